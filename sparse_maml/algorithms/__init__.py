@@ -1,0 +1,48 @@
+"""The algorithm registry: every algorithm is a row of DESIGN.md's table on one inner-loop engine."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .anil import ANIL, BOIL
+from .base import InnerLoopLearner
+from .maml import FOMAML, MAML
+from .meta_sgd import MetaSGD
+from .sparse_maml import SparseMAML, SparseReLUMAML
+
+REGISTRY: dict[str, type[InnerLoopLearner]] = {
+    cls.name: cls for cls in (MAML, FOMAML, ANIL, BOIL, MetaSGD, SparseMAML, SparseReLUMAML)
+}
+ALGORITHMS: tuple[str, ...] = tuple(REGISTRY)
+
+
+def register_algorithm(cls: type[InnerLoopLearner]) -> type[InnerLoopLearner]:
+    """Class decorator adding a user algorithm (a subclass of InnerLoopLearner with a ``name``)."""
+    global ALGORITHMS
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a class attribute `name` to be registered")
+    REGISTRY[cls.name] = cls
+    ALGORITHMS = tuple(REGISTRY)
+    return cls
+
+
+def build_algorithm(
+    name: str,
+    backbone: nn.Module,
+    inner_lr: float = 0.1,
+    inner_steps: int = 25,
+    first_order: bool | None = None,
+    mask_init_sparsity: float = 0.5,
+) -> InnerLoopLearner:
+    """Build a registered algorithm around ``backbone``.
+
+    ``first_order=None`` takes the algorithm's own default (maml: second order, fomaml and sparse_maml: first).
+    ``mask_init_sparsity`` is used by the masked algorithms only.
+    """
+    if name not in REGISTRY:
+        raise ValueError(f"unknown algorithm {name!r}; choose one of {', '.join(REGISTRY)}")
+    return REGISTRY[name](backbone, inner_lr=inner_lr, inner_steps=inner_steps, first_order=first_order,
+                          mask_init_sparsity=mask_init_sparsity)
+
+
+__all__ = ["ALGORITHMS", "REGISTRY", "InnerLoopLearner", "build_algorithm", "register_algorithm"]
