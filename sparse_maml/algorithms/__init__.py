@@ -41,8 +41,13 @@ def build_algorithm(
     """
     if name not in REGISTRY:
         raise ValueError(f"unknown algorithm {name!r}; choose one of {', '.join(REGISTRY)}")
-    return REGISTRY[name](backbone, inner_lr=inner_lr, inner_steps=inner_steps, first_order=first_order,
-                          mask_init_sparsity=mask_init_sparsity)
+    return REGISTRY[name](
+        backbone,
+        inner_lr=inner_lr,
+        inner_steps=inner_steps,
+        first_order=first_order,
+        mask_init_sparsity=mask_init_sparsity,
+    )
 
 
 __all__ = ["ALGORITHMS", "REGISTRY", "InnerLoopLearner", "build_algorithm", "register_algorithm"]

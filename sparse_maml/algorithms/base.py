@@ -66,8 +66,10 @@ class InnerLoopLearner(nn.Module):
             first_order = self.default_first_order
         if self.fixed_order and first_order != self.default_first_order:
             other = "fomaml" if self.name == "maml" else "maml"
-            raise ValueError(f"{self.name} is {'first' if self.default_first_order else 'second'} order by "
-                             f"definition; use algo {other!r} for the other order")
+            raise ValueError(
+                f"{self.name} is {'first' if self.default_first_order else 'second'} order by "
+                f"definition; use algo {other!r} for the other order"
+            )
         self.backbone = backbone
         self.inner_lr = float(inner_lr)
         self.inner_steps = int(inner_steps)
@@ -128,8 +130,16 @@ class InnerLoopLearner(nn.Module):
         with torch.enable_grad():
             encode, model = self._encoders(theta, need_graph=False)
             phi = {n: theta[n].detach().requires_grad_() for n in self.adapted}
-            phi, _ = self._inner_loop(phi, scales, encode(xs), ys, self.inner_steps if steps is None else steps,
-                                      create_graph=False, keep_sum=False, model=model)
+            phi, _ = self._inner_loop(
+                phi,
+                scales,
+                encode(xs),
+                ys,
+                self.inner_steps if steps is None else steps,
+                create_graph=False,
+                keep_sum=False,
+                model=model,
+            )
         return {**theta, **{n: p.detach() for n, p in phi.items()}}
 
     def predict(self, params: Params, x: Tensor) -> Tensor:
@@ -177,14 +187,14 @@ class InnerLoopLearner(nn.Module):
         With only the head adapting, ``encode`` runs the body once per input; otherwise it is the identity.
         """
         if self.head_only:
-            body = {n[len("body."):]: p for n, p in frozen.items() if n.startswith("body.")}
+            body = {n[len("body.") :]: p for n, p in frozen.items() if n.startswith("body.")}
 
             def encode(x: Tensor) -> Tensor:
                 with torch.set_grad_enabled(need_graph):
                     return functional_call(self.backbone.body, body, (x,))
 
             def model(phi: Params, z: Tensor) -> Tensor:
-                return functional_call(self.backbone.head, {n[len("head."):]: p for n, p in phi.items()}, (z,))
+                return functional_call(self.backbone.head, {n[len("head.") :]: p for n, p in phi.items()}, (z,))
 
             return encode, model
 
@@ -225,11 +235,22 @@ class InnerLoopLearner(nn.Module):
         theta = {n: p.detach() for n, p in self.backbone.named_parameters()}
         encode, model = self._encoders(theta, need_graph=False)
         phi = {n: theta[n].detach().requires_grad_() for n in self.adapted}
-        phi, grad_sum = self._inner_loop(phi, self._scales(detach=True), encode(xs), ys, self.inner_steps,
-                                         create_graph=False, keep_sum=True, model=model)
+        phi, grad_sum = self._inner_loop(
+            phi,
+            self._scales(detach=True),
+            encode(xs),
+            ys,
+            self.inner_steps,
+            create_graph=False,
+            keep_sum=True,
+            model=model,
+        )
         # Query loss at phi_K; parameters that did not adapt enter as theta itself.
-        leaves = {n: (phi[n] if n in phi else theta[n].detach().requires_grad_())
-                  for n, p in self.backbone.named_parameters() if p.requires_grad}
+        leaves = {
+            n: (phi[n] if n in phi else theta[n].detach().requires_grad_())
+            for n, p in self.backbone.named_parameters()
+            if p.requires_grad
+        }
         logits = functional_call(self.backbone, {**theta, **leaves}, (xq,))
         loss = F.cross_entropy(logits, yq)
         grads = torch.autograd.grad(loss, list(leaves.values()))
@@ -258,8 +279,16 @@ class InnerLoopLearner(nn.Module):
         theta = dict(self.backbone.named_parameters())
         encode, model = self._encoders(theta, need_graph=True)
         phi = {n: theta[n] for n in self.adapted}
-        phi, _ = self._inner_loop(phi, self._scales(detach=False), encode(xs), ys, self.inner_steps,
-                                  create_graph=True, keep_sum=False, model=model)
+        phi, _ = self._inner_loop(
+            phi,
+            self._scales(detach=False),
+            encode(xs),
+            ys,
+            self.inner_steps,
+            create_graph=True,
+            keep_sum=False,
+            model=model,
+        )
         logits = model(phi, encode(xq))
         loss = F.cross_entropy(logits, yq)
         return loss, loss.detach(), _accuracy(logits, yq)

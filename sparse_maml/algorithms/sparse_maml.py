@@ -1,6 +1,6 @@
 """Sparse-MAML (Zhao et al., 2021): a learned binary mask decides which weights the inner loop may change.
 
-    phi_{k+1} = phi_k - alpha * 1[m >= 0] * g_k,   d1[m >= 0]/dm := 1 (straight-through)
+phi_{k+1} = phi_k - alpha * 1[m >= 0] * g_k,   d1[m >= 0]/dm := 1 (straight-through)
 """
 
 import torch

@@ -1,0 +1,145 @@
+"""Format registry and `load_split`, the one entry point from a dataset on disk to an ImageStore.
+
+A format is a function `load(root: Path | None, split: str, **options) -> ImageStore` registered by name::
+
+    from sparse_maml.data import ImageStore, register_format
+
+    @register_format("my_format")
+    def load_my_format(root, split, image_size: int = 32) -> ImageStore:
+        ...
+
+Optional hooks: `sources(root, split, **options) -> list[Path]`, the files whose change invalidates the cache
+(default: every file under root); `download(root, split, **options)`, which fetches missing files.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import cache
+from .errors import DatasetError
+from .store import ImageStore
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """A registered format: its loader and hooks (see the module docstring)."""
+
+    name: str
+    load: Callable[..., ImageStore]
+    sources: Callable[..., list[Path]] | None = None
+    download: Callable[..., None] | None = None
+    needs_root: bool = True
+    cache: bool = True
+    uncached_options: tuple[str, ...] = ()  # options that do not change the decoded images (e.g. a URL)
+
+    def option_names(self) -> set[str] | None:
+        """Keyword options the loader takes, or None when it takes any (**kwargs)."""
+        params = list(inspect.signature(self.load).parameters.values())[2:]
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return None
+        return {p.name for p in params}
+
+
+_REGISTRY: dict[str, FormatSpec] = {}
+
+
+def register_format(name: str, *, sources: Callable[..., list[Path]] | None = None,
+                    download: Callable[..., None] | None = None, needs_root: bool = True, cache: bool = True,
+                    uncached_options: Sequence[str] = ()) -> Callable[[Callable[..., ImageStore]], Callable]:
+    """Decorator registering `load(root, split, **options) -> ImageStore` as format `name`."""
+
+    def decorator(load: Callable[..., ImageStore]) -> Callable[..., ImageStore]:
+        _REGISTRY[name] = FormatSpec(name, load, sources, download, needs_root, cache, tuple(uncached_options))
+        return load
+
+    return decorator
+
+
+def available_formats() -> tuple[str, ...]:
+    """Names of every registered format, built-in and user-added."""
+    return tuple(_REGISTRY)
+
+
+def get_format(name: str) -> FormatSpec:
+    if name not in _REGISTRY:
+        raise DatasetError(f"unknown dataset format {name!r}; known formats: {', '.join(_REGISTRY)} "
+                           "(add one with @register_format)")
+    return _REGISTRY[name]
+
+
+def plain(value: Any) -> Any:
+    """Config containers (e.g. Hydra's DictConfig/ListConfig) as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return [plain(v) for v in value]
+    return value
+
+
+def _tree(root: Path) -> list[Path]:
+    return [Path(d) / f for d, dirs, files in os.walk(root) for f in files
+            if not any(part.startswith(".") for part in Path(d).relative_to(root).parts) and not f.startswith(".")]
+
+
+def load_split(dataset: str, root: str | os.PathLike | None, split: str, *, cache_dir: str | os.PathLike | None = None,
+               use_cache: bool = True, download: bool = False, **options: Any) -> ImageStore:
+    """Load one split of a dataset as an ImageStore, decoding once and caching on disk.
+
+    Args:
+        dataset: a format name (`available_formats()`), e.g. "omniglot", "miniimagenet", "folder", "embedded".
+        root: the folder holding the files (None for formats that need none, e.g. "embedded").
+        split: "train" / "val" / "test", or a format-specific spec (Omniglot: "background_small1", ...).
+        cache_dir: where decoded splits are cached (default: `<root>/.sparse_maml_cache`, or ~/.cache/sparse_maml
+            when root is read-only).
+        use_cache: False decodes every time and writes no cache.
+        download: fetch missing files first (formats with a downloader only).
+        **options: format options (e.g. image_size); unknown ones raise DatasetError.
+
+    Returns:
+        ImageStore with images uint8 [N, C, H, W], labels int64 [N], class_names, named "<dataset>/<split>".
+    """
+    spec = get_format(dataset)
+    options = plain(options)
+    accepted = spec.option_names()
+    if accepted is not None and set(options) - accepted:
+        raise DatasetError(f"format {dataset!r} has no option(s) {sorted(set(options) - accepted)}; its options "
+                           f"are {sorted(accepted) or 'none'}")
+    root_path = None if root is None else Path(root).expanduser()
+    if spec.needs_root:
+        if root_path is None:
+            raise DatasetError(f"format {dataset!r} needs root=<folder holding the dataset files>")
+        if download:
+            if spec.download is None:
+                raise DatasetError(f"format {dataset!r} has no downloader; put its files in {root_path} and "
+                                   "set download=False")
+            spec.download(root_path, split, **options)
+        if not root_path.is_dir():
+            hint = ", or pass download=True" if spec.download is not None else ""
+            raise DatasetError(f"dataset root {root_path} does not exist; pass the folder that holds the "
+                               f"{dataset} files{hint}")
+    name = f"{dataset}/{split}"
+    cached = use_cache and spec.cache and root_path is not None
+    if cached:
+        assert root_path is not None
+        sources = spec.sources(root_path, split, **options) if spec.sources else _tree(root_path)
+        digest = cache.fingerprint(sources)
+        key_options = {k: v for k, v in options.items() if k not in spec.uncached_options}
+        folder = Path(cache_dir).expanduser() if cache_dir is not None else cache.default_cache_dir(root_path)
+        path = cache.cache_path(folder, dataset, root_path, split, key_options)
+        store = cache.read_cache(path, digest)
+        if store is not None:
+            store.name = name
+            return store
+    store = spec.load(root_path, split, **options)
+    if not isinstance(store, ImageStore):
+        raise TypeError(f"format {dataset!r} returned {type(store).__name__}, not an ImageStore")
+    store.name = name
+    if cached:
+        cache.write_cache(path, store, digest)
+    return store
