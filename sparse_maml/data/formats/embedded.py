@@ -62,8 +62,8 @@ def _classes(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     cos, sin = _unit_angle(rng, (n, MAX_STROKES), None)
     return {"prim": rng.integers(0, NUM_PRIMITIVES, (n, MAX_STROKES)),
             "active": np.arange(MAX_STROKES)[None] < rng.integers(2, MAX_STROKES + 1, (n, 1)),
-            "centre": rng.uniform(-0.45, 0.45, (n, MAX_STROKES, 2)),
-            "cos": cos, "sin": sin, "scale": rng.uniform(0.3, 0.55, (n, MAX_STROKES))}
+            "centre": rng.uniform(-0.4, 0.4, (n, MAX_STROKES, 2)),
+            "cos": cos, "sin": sin, "scale": rng.uniform(0.4, 0.7, (n, MAX_STROKES))}
 
 
 def _render(points: np.ndarray, active: np.ndarray, width: np.ndarray, size: tuple[int, int]) -> np.ndarray:

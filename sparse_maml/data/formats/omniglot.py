@@ -107,7 +107,7 @@ def _list_archive(source: Path) -> dict[str, dict[str, list[tuple[str, Path | st
             with zipfile.ZipFile(source) as z:
                 names = z.namelist()
         except (zipfile.BadZipFile, OSError) as e:
-            raise DatasetError(f"{source} is not a readable zip archive ({e}); delete it and download it again")
+            raise DatasetError(f"{source} is not a readable zip archive ({e}); delete it and download it again") from e
         entries = [(tuple(n.split("/")[-3:]), n) for n in names
                    if n.lower().endswith(".png") and not n.startswith("__MACOSX") and n.count("/") >= 2]
     for (alphabet, character, drawer), where in entries:
@@ -145,7 +145,7 @@ def _load_part(root: Path, archive: str, selector: str | None, size: tuple[int, 
     try:
         for alphabet in _select(sorted(tree), selector, source):
             for character in sorted(tree[alphabet]):
-                for drawer, where in sorted(tree[alphabet][character]):
+                for _drawer, where in sorted(tree[alphabet][character]):
                     try:
                         blobs.append(z.read(where) if z is not None else where)  # type: ignore[arg-type]
                     except (zipfile.BadZipFile, OSError, EOFError) as e:

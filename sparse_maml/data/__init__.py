@@ -1,0 +1,23 @@
+"""Data pipeline: format loader -> ImageStore -> EpisodeSampler -> EpisodicDataModule.
+
+    from sparse_maml.data import load_split
+    store = load_split("omniglot", root, "background_small1")
+    store.images  # uint8 [N, C, H, W];  store.labels  # int64 [N];  store.class_names  # list[str]
+
+Formats (see each module's docstring): "miniimagenet" (pickle cache, Ravi csv + images, torchmeta hdf5),
+"omniglot" (official archives or folders; split specs and optional download), "folder" (root/<split>/<class>/),
+"embedded" (procedural, generated from a seed). Add a format with `@register_format("name")`.
+"""
+
+from . import formats as _formats  # noqa: F401  (registers the built-in formats)
+from .datamodule import EpisodicDataModule
+from .errors import DatasetError
+from .registry import available_formats, get_format, load_split, register_format
+from .sampler import Episode, EpisodeSampler
+from .store import ImageStore
+
+FORMATS: tuple[str, ...] = ("miniimagenet", "omniglot", "folder", "embedded")
+"""The built-in formats; `available_formats()` also lists registered ones."""
+
+__all__ = ["FORMATS", "DatasetError", "Episode", "EpisodeSampler", "EpisodicDataModule", "ImageStore",
+           "available_formats", "get_format", "load_split", "register_format"]

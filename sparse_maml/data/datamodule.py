@@ -1,0 +1,221 @@
+"""EpisodicDataModule: meta-batches of episodes for Lightning, normalised and augmented on the model's device."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from . import augment as aug
+from .registry import get_format, load_split, plain
+from .sampler import Episode, EpisodeSampler
+from .store import ImageStore
+
+MetaBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+class _StreamStarts(Sampler[int]):
+    """First episode index of each training meta-batch of an epoch. Runs in the main process (also with
+    workers), so advancing the stream here keeps its position right in the process that checkpoints."""
+
+    def __init__(self, stream: EpisodeSampler, batches: int, tasks: int) -> None:
+        self.stream, self.batches, self.tasks = stream, batches, tasks
+
+    def __len__(self) -> int:
+        return self.batches
+
+    def __iter__(self) -> Iterator[int]:
+        for _ in range(self.batches):
+            start = self.stream.position
+            self.stream.position = start + self.tasks
+            yield start
+
+
+class _StreamBatches(Dataset):
+    """Meta-batch of `tasks` consecutive training episodes starting at a stream index."""
+
+    def __init__(self, stream: EpisodeSampler, tasks: int) -> None:
+        self.stream, self.tasks = stream, tasks
+
+    def __getitem__(self, start: int) -> MetaBatch:
+        return self.stream.batch([self.stream.episode(i) for i in range(start, start + self.tasks)])
+
+
+class _FixedBatches(Dataset):
+    """A fixed episode list in batches of `tasks` (the last one may be smaller)."""
+
+    def __init__(self, sampler: EpisodeSampler, episodes: Sequence[Episode], tasks: int) -> None:
+        self.sampler, self.episodes, self.tasks = sampler, episodes, tasks
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.episodes) / self.tasks)
+
+    def __getitem__(self, b: int) -> MetaBatch:
+        return self.sampler.batch(self.episodes[b * self.tasks:(b + 1) * self.tasks])
+
+
+class EpisodicDataModule(pl.LightningDataModule):
+    """Few-shot episodes from any registered format as meta-batches.
+
+    Batches are `(xs [T, N*K, C, H, W], ys [T, N*K], xq [T, N*Q, C, H, W], yq [T, N*Q])`: T = meta_batch_size
+    for training and eval_batch_size for validation/test. Images leave the dataloader as uint8 and are
+    normalised (and, in training with `augment`, augmented) in `on_after_batch_transfer` on the model's device.
+
+    Args:
+        dataset: format name ("omniglot", "miniimagenet", "folder", "embedded" or a registered one).
+        root: dataset folder (None for "embedded").
+        train_split, val_split, test_split: split names passed to the format.
+        n_way, k_shot, k_query: episode shape.
+        meta_batch_size: training tasks per batch; train_batches_per_epoch: batches per Lightning epoch.
+        num_val_tasks, num_test_tasks: sizes of the fixed evaluation lists; eval_batch_size: tasks per eval batch.
+        seed: determines every episode (with dataset and split).
+        image_size: resize to this size (None: the format's default).
+        augment: random crop (crop_padding), horizontal flip (hflip) and colour jitter (color_jitter) in training.
+        mean, std: normalisation constants per channel on the [0, 1] scale (None: computed from the train split).
+        within_group: all classes of a training episode from one group (e.g. Omniglot alphabet).
+        cache_dir, download: see `load_split`.
+        num_workers: dataloader workers (0 is right: the data is in memory and gathering is one index op).
+        **format_options: passed to the format loader (e.g. Omniglot's `splits`, `rotations`).
+    """
+
+    def __init__(self, dataset: str, root: str | None = None, train_split: str = "train", val_split: str = "val",
+                 test_split: str = "test", n_way: int = 5, k_shot: int = 1, k_query: int = 15,
+                 meta_batch_size: int = 4, train_batches_per_epoch: int = 100, num_val_tasks: int = 500,
+                 num_test_tasks: int = 300, eval_batch_size: int = 1, seed: int = 0, image_size: int | None = None,
+                 augment: bool = False, crop_padding: int = 8, hflip: bool = True, color_jitter: float = 0.4,
+                 mean: float | Sequence[float] | None = None, std: float | Sequence[float] | None = None,
+                 within_group: bool = False, cache_dir: str | None = None, download: bool = False,
+                 num_workers: int = 0, **format_options: Any) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        get_format(dataset)  # fail early on an unknown name
+        self.dataset, self.root = dataset, root
+        self.splits = {"train": train_split, "val": val_split, "test": test_split}
+        self.n_way, self.k_shot, self.k_query = n_way, k_shot, k_query
+        self.meta_batch_size, self.train_batches_per_epoch = meta_batch_size, train_batches_per_epoch
+        self.num_tasks = {"val": num_val_tasks, "test": num_test_tasks}
+        self.eval_batch_size, self.seed, self.within_group = eval_batch_size, seed, within_group
+        self.augment, self.crop_padding, self.hflip, self.color_jitter = augment, crop_padding, hflip, color_jitter
+        self.cache_dir, self.download, self.num_workers = cache_dir, download, num_workers
+        self.format_options = plain(format_options)
+        if image_size is not None:
+            self.format_options["image_size"] = image_size
+        self.mean = None if mean is None else plain(mean)
+        self.std = None if std is None else plain(std)
+        self._stores: dict[str, ImageStore] = {}
+        self._samplers: dict[str, EpisodeSampler] = {}
+        self._episodes: dict[str, list[Episode]] = {}
+        self._restored_position: int | None = None
+
+    # data
+    def store(self, stage: str) -> ImageStore:
+        """The ImageStore of "train", "val" or "test" (loaded on first use)."""
+        if stage not in self._stores:
+            self._stores[stage] = load_split(self.dataset, self.root, self.splits[stage], cache_dir=self.cache_dir,
+                                             **self.format_options)
+        return self._stores[stage]
+
+    def sampler(self, stage: str) -> EpisodeSampler:
+        """The EpisodeSampler of "train", "val" or "test"."""
+        if stage not in self._samplers:
+            s = EpisodeSampler(self.store(stage), self.n_way, self.k_shot, self.k_query, self.seed,
+                               self.within_group and stage == "train")
+            if stage == "train" and self._restored_position is not None:
+                s.position = self._restored_position
+            self._samplers[stage] = s
+        return self._samplers[stage]
+
+    def episodes(self, stage: str) -> list[Episode]:
+        """The fixed evaluation episodes of "val" or "test": the same for every run with this seed."""
+        if stage not in self._episodes:
+            self._episodes[stage] = self.sampler(stage).fixed_episodes(self.num_tasks[stage])
+        return self._episodes[stage]
+
+    def prepare_data(self) -> None:
+        if self.download:  # runs on one process; the others then read the decoded cache
+            for split in dict.fromkeys(self.splits.values()):
+                load_split(self.dataset, self.root, split, cache_dir=self.cache_dir, download=True,
+                           **self.format_options)
+
+    def setup(self, stage: str | None = None) -> None:
+        wanted = {"fit": ["train", "val"], "validate": ["val"], "test": ["test"], None: ["train", "val", "test"]}
+        for s in wanted.get(stage, []):
+            self.sampler(s)
+        if stage in ("fit", None):
+            self._check_disjoint()
+
+    def _check_disjoint(self) -> None:
+        train = set(self.store("train").class_names)
+        for s in ("val", "test"):
+            if s in self._stores and self.splits[s] != self.splits["train"]:
+                shared = train & set(self._stores[s].class_names)
+                if shared:
+                    warnings.warn(f"{len(shared)} classes of the {s} split {self.splits[s]!r} are also in the train "
+                                  f"split, e.g. {sorted(shared)[:3]}: few-shot results would be optimistic",
+                                  stacklevel=2)
+
+    # loaders
+    def train_dataloader(self) -> DataLoader:
+        stream = self.sampler("train")
+        return DataLoader(_StreamBatches(stream, self.meta_batch_size), batch_size=None,
+                          sampler=_StreamStarts(stream, self.train_batches_per_epoch, self.meta_batch_size),
+                          num_workers=self.num_workers)
+
+    def _eval_loader(self, stage: str) -> DataLoader:
+        return DataLoader(_FixedBatches(self.sampler(stage), self.episodes(stage), self.eval_batch_size),
+                          batch_size=None, shuffle=False, num_workers=self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    # on the model's device
+    def _stats(self) -> tuple[Any, Any]:
+        if self.mean is None or self.std is None:
+            mean, std = aug.channel_stats(self.store("train").images)
+            self.mean = mean if self.mean is None else self.mean
+            self.std = std if self.std is None else self.std
+        return self.mean, self.std
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Images [..., C, H, W], uint8 or float in [0, 1], to normalised float on x's device."""
+        mean, std = self._stats()
+        return aug.normalize(x, mean, std)
+
+    def on_after_batch_transfer(self, batch: MetaBatch, dataloader_idx: int) -> MetaBatch:
+        xs, ys, xq, yq = batch
+        training = self.trainer is not None and self.trainer.training
+        if training and self.augment:
+            xs, xq = (aug.augment(aug.to_unit(x), self.crop_padding, self.hflip, self.color_jitter) for x in (xs, xq))
+        return self.normalize(xs), ys, self.normalize(xq), yq
+
+    # info
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the images (loads the train split if needed)."""
+        return self.store("train").image_shape
+
+    @property
+    def num_classes(self) -> int:
+        """Classes in the train split (a model's head has n_way outputs)."""
+        return self.store("train").num_classes
+
+    # checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Training stream position (exact at epoch ends) and the normalisation constants."""
+        position = self._samplers["train"].position if "train" in self._samplers else self._restored_position
+        return {"train_position": position or 0, "mean": self.mean, "std": self.std}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._restored_position = int(state_dict.get("train_position", 0))
+        if "train" in self._samplers:
+            self._samplers["train"].position = self._restored_position
+        if state_dict.get("mean") is not None and self.hparams.get("mean") is None:
+            self.mean, self.std = state_dict["mean"], state_dict["std"]
