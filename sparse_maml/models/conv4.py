@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
 
@@ -9,11 +11,13 @@ from torch import nn
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """conv3x3 -> BatchNorm (batch statistics only) -> ReLU -> max-pool 2."""
     return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
-        # Transductive batch norm: no running statistics, so train and eval both use the batch's own.
-        nn.BatchNorm2d(out_channels, track_running_stats=False),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
+        OrderedDict(
+            conv=nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+            # Transductive batch norm: no running statistics, so train and eval both use the batch's own.
+            norm=nn.BatchNorm2d(out_channels, track_running_stats=False),
+            relu=nn.ReLU(),
+            pool=nn.MaxPool2d(2),
+        )
     )
 
 
@@ -33,13 +37,9 @@ class Conv4(nn.Module):
         if size < 1:
             raise ValueError(f"image_size={image_size} is too small for Conv4's four 2x2 max-pools (needs >= 16)")
         self.feature_dim = hidden * size * size
-        self.body = nn.Sequential(
-            conv_block(in_channels, hidden),
-            conv_block(hidden, hidden),
-            conv_block(hidden, hidden),
-            conv_block(hidden, hidden),
-            nn.Flatten(),
-        )
+        # Named blocks give readable parameter names (body.block1.conv.weight) in sparsity logs and figures.
+        blocks = [(f"block{i + 1}", conv_block(in_channels if i == 0 else hidden, hidden)) for i in range(4)]
+        self.body = nn.Sequential(OrderedDict([*blocks, ("flatten", nn.Flatten())]))
         self.head = nn.Linear(self.feature_dim, n_way)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
 
 
-def conv_bn(in_channels: int, out_channels: int, kernel_size: int) -> list[nn.Module]:
+def conv_bn(in_channels: int, out_channels: int, kernel_size: int, i: int | str = "") -> list[tuple[str, nn.Module]]:
     return [
-        nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
-        nn.BatchNorm2d(out_channels, track_running_stats=False),
+        (f"conv{i}", nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)),
+        (f"norm{i}", nn.BatchNorm2d(out_channels, track_running_stats=False)),
     ]
 
 
@@ -19,13 +21,17 @@ class ResidualBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, pool_padding: int | None) -> None:
         super().__init__()
         self.layers = nn.Sequential(
-            *conv_bn(in_channels, out_channels, 3),
-            nn.LeakyReLU(),
-            *conv_bn(out_channels, out_channels, 3),
-            nn.LeakyReLU(),
-            *conv_bn(out_channels, out_channels, 3),
+            OrderedDict(
+                [
+                    *conv_bn(in_channels, out_channels, 3, 1),
+                    ("relu1", nn.LeakyReLU()),
+                    *conv_bn(out_channels, out_channels, 3, 2),
+                    ("relu2", nn.LeakyReLU()),
+                    *conv_bn(out_channels, out_channels, 3, 3),
+                ]
+            )
         )
-        self.shortcut = nn.Sequential(*conv_bn(in_channels, out_channels, 1))
+        self.shortcut = nn.Sequential(OrderedDict(conv_bn(in_channels, out_channels, 1)))
         self.act = nn.LeakyReLU()
         self.pool = nn.Identity() if pool_padding is None else nn.MaxPool2d(2, padding=pool_padding)
 
@@ -47,11 +53,11 @@ class ResNet12(nn.Module):
         widths = (64, 160, 320, 640) if wide else (64, 128, 256, 512)
         pools = (0, 0, 1, None)
         blocks, c = [], in_channels
-        for w, p in zip(widths, pools):
-            blocks.append(ResidualBlock(c, w, p))
+        for i, (w, p) in enumerate(zip(widths, pools)):
+            blocks.append((f"block{i + 1}", ResidualBlock(c, w, p)))
             c = w
         self.feature_dim = widths[-1]
-        self.body = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.body = nn.Sequential(OrderedDict([*blocks, ("pool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten())]))
         self.head = nn.Linear(self.feature_dim, n_way)
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
