@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from sparse_maml.data import DatasetError, ImageStore
+
+
+def make_store(n_classes=4, per_class=3, groups=None):
+    labels = torch.arange(n_classes).repeat(per_class)  # interleaved on purpose
+    images = labels.view(-1, 1, 1, 1).expand(-1, 1, 2, 2).to(torch.uint8).clone()
+    return ImageStore(images, labels, [f"c{i}" for i in range(n_classes)], groups, "toy/train")
+
+
+def test_basic_properties():
+    s = make_store()
+    assert len(s) == 12 and s.num_classes == 4 and s.image_shape == (1, 2, 2)
+    assert s.class_counts().tolist() == [3, 3, 3, 3]
+    for c, idx in enumerate(s.indices_by_class()):
+        assert (s.labels[idx] == c).all() and idx.tolist() == sorted(idx.tolist())
+
+
+def test_select_and_concat():
+    s = make_store(groups=["a", "a", "b", "b"])
+    sub = s.select_classes([2, 0])
+    assert sub.class_names == ["c2", "c0"] and sub.class_groups == ["b", "a"]
+    assert (sub.images[sub.labels == 0] == 2).all() and len(sub) == 6
+    other = ImageStore(s.images[:3], torch.zeros(3, dtype=torch.long), ["d0"], ["z"])
+    joined = ImageStore.concat([s, other], "joined")
+    assert joined.num_classes == 5 and joined.class_names[-1] == "d0" and (joined.labels[-3:] == 4).all()
+    assert joined.group_ids()[0] == ["a", "b", "z"]
+    with pytest.raises(DatasetError, match="share classes"):
+        ImageStore.concat([s, s])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"images": torch.zeros(2, 1, 2, 2)}, "uint8"),
+        ({"labels": torch.tensor([0, 5])}, "labels must lie"),
+        ({"class_names": ["x", "x"]}, "not unique"),
+        ({"class_groups": ["g"]}, "groups for 2 classes"),
+    ],
+)
+def test_validation(kwargs, message):
+    args = {"images": torch.zeros(2, 1, 2, 2, dtype=torch.uint8), "labels": torch.tensor([0, 1]),
+            "class_names": ["a", "b"], "class_groups": None}
+    args.update(kwargs)
+    with pytest.raises(DatasetError, match=message):
+        ImageStore(**args)
