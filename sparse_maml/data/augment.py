@@ -1,7 +1,8 @@
 """Batched, on-device normalisation and augmentation of image tensors [..., C, H, W].
 
 Augmentations follow the usual few-shot recipe (random crop with zero padding, colour jitter, horizontal flip);
-each image gets its own random parameters from torch's random state on the tensor's device.
+each image gets its own random parameters, drawn from `generator` (on the tensor's device) when one is given,
+else from torch's global random state.
 """
 
 from __future__ import annotations
@@ -38,33 +39,33 @@ def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> t
     return (to_unit(x) - m) / s
 
 
-def random_crop(x: torch.Tensor, padding: int) -> torch.Tensor:
+def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Pad [B, C, H, W] with zeros by `padding` and crop back to H x W at a random offset per image."""
     if padding <= 0:
         return x
     b, _, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding)).permute(0, 2, 3, 1)  # [B, H+2p, W+2p, C]
-    oy = torch.randint(0, 2 * padding + 1, (b, 1), device=x.device)
-    ox = torch.randint(0, 2 * padding + 1, (b, 1), device=x.device)
+    oy = torch.randint(0, 2 * padding + 1, (b, 1), device=x.device, generator=generator)
+    ox = torch.randint(0, 2 * padding + 1, (b, 1), device=x.device, generator=generator)
     rows = (oy + torch.arange(h, device=x.device))[:, :, None]
     cols = (ox + torch.arange(w, device=x.device))[:, None, :]
     return padded[torch.arange(b, device=x.device)[:, None, None], rows, cols].permute(0, 3, 1, 2)
 
 
-def hflip(x: torch.Tensor, p: float = 0.5) -> torch.Tensor:
+def hflip(x: torch.Tensor, p: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
     """Flip each image of [B, C, H, W] left-right with probability p."""
-    flip = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p
+    flip = torch.rand(x.shape[0], 1, 1, 1, device=x.device, generator=generator) < p
     return torch.where(flip, x.flip(-1), x)
 
 
-def color_jitter(x: torch.Tensor, strength: float) -> torch.Tensor:
+def color_jitter(x: torch.Tensor, strength: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """Brightness, contrast and (for RGB) saturation factors in [1 - s, 1 + s] per image; x in [0, 1]."""
     if strength <= 0:
         return x
     b = x.shape[0]
 
     def factor() -> torch.Tensor:
-        return torch.empty(b, 1, 1, 1, device=x.device).uniform_(1 - strength, 1 + strength)
+        return torch.empty(b, 1, 1, 1, device=x.device).uniform_(1 - strength, 1 + strength, generator=generator)
 
     weights = torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)
 
@@ -80,12 +81,13 @@ def color_jitter(x: torch.Tensor, strength: float) -> torch.Tensor:
     return x
 
 
-def augment(x: torch.Tensor, crop_padding: int = 8, flip: bool = True, jitter: float = 0.4) -> torch.Tensor:
+def augment(x: torch.Tensor, crop_padding: int = 8, flip: bool = True, jitter: float = 0.4,
+            generator: torch.Generator | None = None) -> torch.Tensor:
     """Augment float images [..., C, H, W] in [0, 1] (any leading dims, e.g. [T, N*K])."""
     lead, shape = x.shape[:-3], x.shape[-3:]
     y = x.reshape(-1, *shape)
-    y = random_crop(y, crop_padding)
+    y = random_crop(y, crop_padding, generator)
     if flip:
-        y = hflip(y)
-    y = color_jitter(y, jitter)
+        y = hflip(y, generator=generator)
+    y = color_jitter(y, jitter, generator)
     return y.reshape(*lead, *shape)

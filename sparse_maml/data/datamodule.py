@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import augment as aug
 from .registry import get_format, load_split, plain
-from .sampler import Episode, EpisodeSampler
+from .sampler import Episode, EpisodeSampler, episode_seed
 from .store import ImageStore
 
 MetaBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -111,6 +111,7 @@ class EpisodicDataModule(pl.LightningDataModule):
         self._samplers: dict[str, EpisodeSampler] = {}
         self._episodes: dict[str, list[Episode]] = {}
         self._restored_position: int | None = None
+        self._train_batches_seen = 0  # seeds augmentation, so that a resumed run augments identically
 
     # data
     def store(self, stage: str) -> ImageStore:
@@ -191,9 +192,13 @@ class EpisodicDataModule(pl.LightningDataModule):
 
     def on_after_batch_transfer(self, batch: MetaBatch, dataloader_idx: int) -> MetaBatch:
         xs, ys, xq, yq = batch
-        training = self.trainer is not None and self.trainer.training
-        if training and self.augment:
-            xs, xq = (aug.augment(aug.to_unit(x), self.crop_padding, self.hflip, self.color_jitter) for x in (xs, xq))
+        if self.trainer is not None and self.trainer.training:
+            self._train_batches_seen += 1
+            if self.augment:
+                g = torch.Generator(device=xs.device)
+                g.manual_seed(episode_seed("augment", self.seed, self._train_batches_seen) >> 1)
+                xs, xq = (aug.augment(aug.to_unit(x), self.crop_padding, self.hflip, self.color_jitter, g)
+                          for x in (xs, xq))
         return self.normalize(xs), ys, self.normalize(xq), yq
 
     # info
@@ -209,12 +214,14 @@ class EpisodicDataModule(pl.LightningDataModule):
 
     # checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """Training stream position (exact at epoch ends) and the normalisation constants."""
+        """Training stream position (exact at epoch ends), augmentation counter and normalisation constants."""
         position = self._samplers["train"].position if "train" in self._samplers else self._restored_position
-        return {"train_position": position or 0, "mean": self.mean, "std": self.std}
+        return {"train_position": position or 0, "train_batches_seen": self._train_batches_seen, "mean": self.mean,
+                "std": self.std}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._restored_position = int(state_dict.get("train_position", 0))
+        self._train_batches_seen = int(state_dict.get("train_batches_seen", 0))
         if "train" in self._samplers:
             self._samplers["train"].position = self._restored_position
         if state_dict.get("mean") is not None and self.hparams.get("mean") is None:

@@ -29,6 +29,10 @@ SPLITS = ("train", "val", "test")
 NUM_PRIMITIVES = 32
 MAX_STROKES = 4
 POINTS = 6  # points per stroke: 5 segments
+# per-instance variation: ranges of uniform draws (turns are tangents of angles)
+VARIATION = {"stroke_shift": 0.1, "stroke_turn": 0.25, "stroke_scale": (0.85, 1.15), "turn": 0.3,
+             "scale": (0.85, 1.15), "shear": 0.15, "shift": 0.15, "width": (0.05, 0.12), "contrast": (0.6, 1.0),
+             "noise": 0.15, "distractor": 0.5}
 
 
 def _rotate(x: np.ndarray, y: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -94,31 +98,40 @@ def generate(n_classes: int, images_per_class: int, class_offset: int, total_cla
     prims = _primitives(base)
     cls = _classes(base, total_classes)
     rng = np.random.default_rng([data_seed, 1, class_offset])  # instances: one stream per split
-    n, s = n_classes * images_per_class, MAX_STROKES
+    n, v = n_classes * images_per_class, VARIATION
     c = np.repeat(np.arange(class_offset, class_offset + n_classes), images_per_class)
-    jc, js = _unit_angle(rng, (n, s), 0.12)
-    gc, gs = _unit_angle(rng, (n,), 0.15)
-    jitter = {"centre": rng.uniform(-0.06, 0.06, (n, s, 2)), "scale": rng.uniform(0.9, 1.1, (n, s)),
-              "gscale": rng.uniform(0.88, 1.12, n), "shear": rng.uniform(-0.1, 0.1, n),
-              "shift": rng.uniform(-0.08, 0.08, (n, 2)), "width": rng.uniform(0.06, 0.11, n),
-              "contrast": rng.uniform(0.65, 1.0, n), "tint": rng.uniform(0.35, 1.0, (n, 3))}
+    # per instance: the class's strokes plus one distractor stroke (a random primitive, shown with some probability)
+    extra = _classes(rng, n)
+    prim = np.concatenate([cls["prim"][c], extra["prim"][:, :1]], 1)
+    active = np.concatenate([cls["active"][c], rng.random((n, 1)) < v["distractor"]], 1)
+    cos = np.concatenate([cls["cos"][c], extra["cos"][:, :1]], 1)
+    sin = np.concatenate([cls["sin"][c], extra["sin"][:, :1]], 1)
+    scale = np.concatenate([cls["scale"][c], extra["scale"][:, :1]], 1)
+    scale = scale * rng.uniform(*v["stroke_scale"], (n, MAX_STROKES + 1))
+    centre = np.concatenate([cls["centre"][c], extra["centre"][:, :1]], 1)
+    centre = centre + rng.uniform(-v["stroke_shift"], v["stroke_shift"], (n, MAX_STROKES + 1, 2))
+    jc, js = _unit_angle(rng, (n, MAX_STROKES + 1), v["stroke_turn"])
+    gc, gs = _unit_angle(rng, (n,), v["turn"])
+    gscale = rng.uniform(*v["scale"], n)
+    shear = rng.uniform(-v["shear"], v["shear"], n)
+    shift = rng.uniform(-v["shift"], v["shift"], (n, 2))
+    width, contrast = rng.uniform(*v["width"], n), rng.uniform(*v["contrast"], n)
+    tint = rng.uniform(0.35, 1.0, (n, 3))
     # stroke points: primitive -> class placement with per-instance jitter -> global affine of the instance
-    local = prims[cls["prim"][c]]  # [n, S, POINTS, 2]
-    x, y = _rotate(local[..., 0], local[..., 1], cls["cos"][c][..., None], cls["sin"][c][..., None])
+    local = prims[prim]  # [n, S + 1, POINTS, 2]
+    x, y = _rotate(local[..., 0], local[..., 1], cos[..., None], sin[..., None])
     x, y = _rotate(x, y, jc[..., None], js[..., None])
-    scale = (cls["scale"][c] * jitter["scale"])[..., None]
-    centre = cls["centre"][c] + jitter["centre"]
-    x, y = x * scale + centre[..., 0:1], y * scale + centre[..., 1:2]
-    x = x + jitter["shear"][:, None, None] * y
-    x, y = _rotate(x, y, (gc * jitter["gscale"])[:, None, None], (gs * jitter["gscale"])[:, None, None])
-    pts = np.stack([x + jitter["shift"][:, 0, None, None], y + jitter["shift"][:, 1, None, None]], -1)
+    x, y = x * scale[..., None] + centre[..., 0:1], y * scale[..., None] + centre[..., 1:2]
+    x = x + shear[:, None, None] * y
+    x, y = _rotate(x, y, (gc * gscale)[:, None, None], (gs * gscale)[:, None, None])
+    pts = np.stack([x + shift[:, 0, None, None], y + shift[:, 1, None, None]], -1)
     out = np.empty((n, size[0], size[1], channels), dtype=np.uint8)
     for i in range(0, n, chunk):
         j = slice(i, i + chunk)
-        ink = _render(pts[j], cls["active"][c[j]], jitter["width"][j], size) * jitter["contrast"][j, None, None]
-        colour = np.ones((len(ink), channels)) if channels == 1 else jitter["tint"][j]
+        ink = _render(pts[j], active[j], width[j], size) * contrast[j, None, None]
+        colour = np.ones((len(ink), channels)) if channels == 1 else tint[j]
         img = ink[..., None].astype(np.float32) * colour[:, None, None].astype(np.float32)
-        img = img + rng.uniform(-0.12, 0.12, img.shape).astype(np.float32)  # pixel noise
+        img = img + rng.uniform(-v["noise"], v["noise"], img.shape).astype(np.float32)  # pixel noise
         out[j] = np.rint(np.clip(img, 0, 1) * 255).astype(np.uint8)
     return out
 
