@@ -19,5 +19,15 @@ from .store import ImageStore
 FORMATS: tuple[str, ...] = ("miniimagenet", "omniglot", "folder", "embedded")
 """The built-in formats; `available_formats()` also lists registered ones."""
 
-__all__ = ["FORMATS", "DatasetError", "Episode", "EpisodeSampler", "EpisodicDataModule", "ImageStore",
-           "available_formats", "get_format", "load_split", "register_format"]
+__all__ = [
+    "FORMATS",
+    "DatasetError",
+    "Episode",
+    "EpisodeSampler",
+    "EpisodicDataModule",
+    "ImageStore",
+    "available_formats",
+    "get_format",
+    "load_split",
+    "register_format",
+]

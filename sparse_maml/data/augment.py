@@ -23,7 +23,7 @@ def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[list[float],
     c = images.shape[1]
     s, s2, n = torch.zeros(c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64), 0
     for i in range(0, images.shape[0], chunk):
-        x = images[i:i + chunk].to(torch.float64).div_(255).transpose(0, 1).reshape(c, -1)
+        x = images[i : i + chunk].to(torch.float64).div_(255).transpose(0, 1).reshape(c, -1)
         s += x.sum(1)
         s2 += (x * x).sum(1)
         n += x.shape[1]
@@ -81,8 +81,13 @@ def color_jitter(x: torch.Tensor, strength: float, generator: torch.Generator | 
     return x
 
 
-def augment(x: torch.Tensor, crop_padding: int = 8, flip: bool = True, jitter: float = 0.4,
-            generator: torch.Generator | None = None) -> torch.Tensor:
+def augment(
+    x: torch.Tensor,
+    crop_padding: int = 8,
+    flip: bool = True,
+    jitter: float = 0.4,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Augment float images [..., C, H, W] in [0, 1] (any leading dims, e.g. [T, N*K])."""
     lead, shape = x.shape[:-3], x.shape[-3:]
     y = x.reshape(-1, *shape)

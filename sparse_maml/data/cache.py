@@ -45,8 +45,9 @@ def fingerprint(sources: Iterable[Path]) -> str:
 
 def cache_path(cache_dir: Path, fmt: str, root: Path | None, split: str, options: dict) -> Path:
     """The cache file for one request; `options` must be JSON-serialisable plain values."""
-    key = json.dumps([CACHE_VERSION, fmt, None if root is None else str(root.resolve()), split, options],
-                     sort_keys=True, default=str)
+    key = json.dumps(
+        [CACHE_VERSION, fmt, None if root is None else str(root.resolve()), split, options], sort_keys=True, default=str
+    )
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", split)[:60]
     return cache_dir / f"{fmt}-{safe}-{digest}.pt"
@@ -78,6 +79,8 @@ def write_cache(path: Path, store: ImageStore, source_fingerprint: str) -> bool:
     except OSError as e:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        warnings.warn(f"could not write the dataset cache {path} ({e}); pass cache_dir=<writable folder> to "
-                      "cache decoded splits", stacklevel=3)
+        warnings.warn(
+            f"could not write the dataset cache {path} ({e}); pass cache_dir=<writable folder> to cache decoded splits",
+            stacklevel=3,
+        )
         return False

@@ -56,7 +56,7 @@ class _FixedBatches(Dataset):
         return math.ceil(len(self.episodes) / self.tasks)
 
     def __getitem__(self, b: int) -> MetaBatch:
-        return self.sampler.batch(self.episodes[b * self.tasks:(b + 1) * self.tasks])
+        return self.sampler.batch(self.episodes[b * self.tasks : (b + 1) * self.tasks])
 
 
 class EpisodicDataModule(pl.LightningDataModule):
@@ -83,14 +83,35 @@ class EpisodicDataModule(pl.LightningDataModule):
         **format_options: passed to the format loader (e.g. Omniglot's `splits`, `rotations`).
     """
 
-    def __init__(self, dataset: str, root: str | None = None, train_split: str = "train", val_split: str = "val",
-                 test_split: str = "test", n_way: int = 5, k_shot: int = 1, k_query: int = 15,
-                 meta_batch_size: int = 4, train_batches_per_epoch: int = 100, num_val_tasks: int = 500,
-                 num_test_tasks: int = 300, eval_batch_size: int = 1, seed: int = 0, image_size: int | None = None,
-                 augment: bool = False, crop_padding: int = 8, hflip: bool = True, color_jitter: float = 0.4,
-                 mean: float | Sequence[float] | None = None, std: float | Sequence[float] | None = None,
-                 within_group: bool = False, cache_dir: str | None = None, download: bool = False,
-                 num_workers: int = 0, **format_options: Any) -> None:
+    def __init__(
+        self,
+        dataset: str,
+        root: str | None = None,
+        train_split: str = "train",
+        val_split: str = "val",
+        test_split: str = "test",
+        n_way: int = 5,
+        k_shot: int = 1,
+        k_query: int = 15,
+        meta_batch_size: int = 4,
+        train_batches_per_epoch: int = 100,
+        num_val_tasks: int = 500,
+        num_test_tasks: int = 300,
+        eval_batch_size: int = 1,
+        seed: int = 0,
+        image_size: int | None = None,
+        augment: bool = False,
+        crop_padding: int = 8,
+        hflip: bool = True,
+        color_jitter: float = 0.4,
+        mean: float | Sequence[float] | None = None,
+        std: float | Sequence[float] | None = None,
+        within_group: bool = False,
+        cache_dir: str | None = None,
+        download: bool = False,
+        num_workers: int = 0,
+        **format_options: Any,
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         get_format(dataset)  # fail early on an unknown name
@@ -117,15 +138,22 @@ class EpisodicDataModule(pl.LightningDataModule):
     def store(self, stage: str) -> ImageStore:
         """The ImageStore of "train", "val" or "test" (loaded on first use)."""
         if stage not in self._stores:
-            self._stores[stage] = load_split(self.dataset, self.root, self.splits[stage], cache_dir=self.cache_dir,
-                                             **self.format_options)
+            self._stores[stage] = load_split(
+                self.dataset, self.root, self.splits[stage], cache_dir=self.cache_dir, **self.format_options
+            )
         return self._stores[stage]
 
     def sampler(self, stage: str) -> EpisodeSampler:
         """The EpisodeSampler of "train", "val" or "test"."""
         if stage not in self._samplers:
-            s = EpisodeSampler(self.store(stage), self.n_way, self.k_shot, self.k_query, self.seed,
-                               self.within_group and stage == "train")
+            s = EpisodeSampler(
+                self.store(stage),
+                self.n_way,
+                self.k_shot,
+                self.k_query,
+                self.seed,
+                self.within_group and stage == "train",
+            )
             if stage == "train" and self._restored_position is not None:
                 s.position = self._restored_position
             self._samplers[stage] = s
@@ -140,8 +168,9 @@ class EpisodicDataModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         if self.download:  # runs on one process; the others then read the decoded cache
             for split in dict.fromkeys(self.splits.values()):
-                load_split(self.dataset, self.root, split, cache_dir=self.cache_dir, download=True,
-                           **self.format_options)
+                load_split(
+                    self.dataset, self.root, split, cache_dir=self.cache_dir, download=True, **self.format_options
+                )
 
     def setup(self, stage: str | None = None) -> None:
         wanted = {"fit": ["train", "val"], "validate": ["val"], "test": ["test"], None: ["train", "val", "test"]}
@@ -156,20 +185,29 @@ class EpisodicDataModule(pl.LightningDataModule):
             if s in self._stores and self.splits[s] != self.splits["train"]:
                 shared = train & set(self._stores[s].class_names)
                 if shared:
-                    warnings.warn(f"{len(shared)} classes of the {s} split {self.splits[s]!r} are also in the train "
-                                  f"split, e.g. {sorted(shared)[:3]}: few-shot results would be optimistic",
-                                  stacklevel=2)
+                    warnings.warn(
+                        f"{len(shared)} classes of the {s} split {self.splits[s]!r} are also in the train "
+                        f"split, e.g. {sorted(shared)[:3]}: few-shot results would be optimistic",
+                        stacklevel=2,
+                    )
 
     # loaders
     def train_dataloader(self) -> DataLoader:
         stream = self.sampler("train")
-        return DataLoader(_StreamBatches(stream, self.meta_batch_size), batch_size=None,
-                          sampler=_StreamStarts(stream, self.train_batches_per_epoch, self.meta_batch_size),
-                          num_workers=self.num_workers)
+        return DataLoader(
+            _StreamBatches(stream, self.meta_batch_size),
+            batch_size=None,
+            sampler=_StreamStarts(stream, self.train_batches_per_epoch, self.meta_batch_size),
+            num_workers=self.num_workers,
+        )
 
     def _eval_loader(self, stage: str) -> DataLoader:
-        return DataLoader(_FixedBatches(self.sampler(stage), self.episodes(stage), self.eval_batch_size),
-                          batch_size=None, shuffle=False, num_workers=self.num_workers)
+        return DataLoader(
+            _FixedBatches(self.sampler(stage), self.episodes(stage), self.eval_batch_size),
+            batch_size=None,
+            shuffle=False,
+            num_workers=self.num_workers,
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader("val")
@@ -197,8 +235,9 @@ class EpisodicDataModule(pl.LightningDataModule):
             if self.augment:
                 g = torch.Generator(device=xs.device)
                 g.manual_seed(episode_seed("augment", self.seed, self._train_batches_seen) >> 1)
-                xs, xq = (aug.augment(aug.to_unit(x), self.crop_padding, self.hflip, self.color_jitter, g)
-                          for x in (xs, xq))
+                xs, xq = (
+                    aug.augment(aug.to_unit(x), self.crop_padding, self.hflip, self.color_jitter, g) for x in (xs, xq)
+                )
         return self.normalize(xs), ys, self.normalize(xq), yq
 
     # info
@@ -216,8 +255,12 @@ class EpisodicDataModule(pl.LightningDataModule):
     def state_dict(self) -> dict[str, Any]:
         """Training stream position (exact at epoch ends), augmentation counter and normalisation constants."""
         position = self._samplers["train"].position if "train" in self._samplers else self._restored_position
-        return {"train_position": position or 0, "train_batches_seen": self._train_batches_seen, "mean": self.mean,
-                "std": self.std}
+        return {
+            "train_position": position or 0,
+            "train_batches_seen": self._train_batches_seen,
+            "mean": self.mean,
+            "std": self.std,
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._restored_position = int(state_dict.get("train_position", 0))

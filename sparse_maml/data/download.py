@@ -29,13 +29,16 @@ def fetch(url: str, dest: Path, timeout: float = 60.0) -> tuple[str, str]:
                 md5.update(chunk)
                 f.write(chunk)
     except (urllib.error.URLError, OSError) as e:
-        raise DatasetError(f"download of {url} failed: {e}; check the URL and your connection, or place the "
-                           "archive in the dataset root yourself") from e
+        raise DatasetError(
+            f"download of {url} failed: {e}; check the URL and your connection, or place the "
+            "archive in the dataset root yourself"
+        ) from e
     return sha.hexdigest(), md5.hexdigest()
 
 
-def download_and_extract(url: str, root: Path, folder_name: str, sha256: str | None = None,
-                         md5: str | None = None, timeout: float = 60.0) -> Path:
+def download_and_extract(
+    url: str, root: Path, folder_name: str, sha256: str | None = None, md5: str | None = None, timeout: float = 60.0
+) -> Path:
     """Download the zip at url and extract it to root/folder_name; returns that folder.
 
     The zip's single top-level folder (if any) becomes root/folder_name. Verification uses sha256 when given,
@@ -47,15 +50,22 @@ def download_and_extract(url: str, root: Path, folder_name: str, sha256: str | N
         archive = Path(tmp) / "archive.zip"
         got_sha, got_md5 = fetch(url, archive, timeout)
         if sha256 is not None and got_sha != sha256.lower():
-            raise DatasetError(f"checksum mismatch for {url}: sha256 {got_sha}, expected {sha256}; the download "
-                               "is corrupt or the file changed upstream; nothing was extracted. Retry, or pass "
-                               "the new digest as sha256 if you trust the file")
+            raise DatasetError(
+                f"checksum mismatch for {url}: sha256 {got_sha}, expected {sha256}; the download "
+                "is corrupt or the file changed upstream; nothing was extracted. Retry, or pass "
+                "the new digest as sha256 if you trust the file"
+            )
         if sha256 is None and md5 is not None and got_md5 != md5.lower():
-            raise DatasetError(f"checksum mismatch for {url}: md5 {got_md5}, expected {md5}; the download is "
-                               "corrupt or the file changed upstream; nothing was extracted")
+            raise DatasetError(
+                f"checksum mismatch for {url}: md5 {got_md5}, expected {md5}; the download is "
+                "corrupt or the file changed upstream; nothing was extracted"
+            )
         if sha256 is None and md5 is None:
-            warnings.warn(f"no known digest for {url}; it was not verified. Its sha256 is {got_sha}: pass it as "
-                          "sha256 to verify future downloads", stacklevel=2)
+            warnings.warn(
+                f"no known digest for {url}; it was not verified. Its sha256 is {got_sha}: pass it as "
+                "sha256 to verify future downloads",
+                stacklevel=2,
+            )
         extracted = Path(tmp) / "extracted"
         try:
             with zipfile.ZipFile(archive) as z:

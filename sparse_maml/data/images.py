@@ -16,8 +16,13 @@ from PIL import Image
 from .errors import DatasetError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-RESAMPLE = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC,
-            "lanczos": Image.LANCZOS, "box": Image.BOX}
+RESAMPLE = {
+    "nearest": Image.NEAREST,
+    "bilinear": Image.BILINEAR,
+    "bicubic": Image.BICUBIC,
+    "lanczos": Image.LANCZOS,
+    "box": Image.BOX,
+}
 
 
 def is_image_file(path: str | Path) -> bool:
@@ -25,8 +30,9 @@ def is_image_file(path: str | Path) -> bool:
     return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def decode_image(source: Path | bytes, size: tuple[int, int], mode: str = "RGB", resample: str = "bilinear",
-                 name: str | None = None) -> np.ndarray:
+def decode_image(
+    source: Path | bytes, size: tuple[int, int], mode: str = "RGB", resample: str = "bilinear", name: str | None = None
+) -> np.ndarray:
     """Decode one image to uint8 [H, W, C] resized to size = (H, W); mode "RGB" or "L".
 
     Raises DatasetError naming the file when it is corrupt or truncated.
@@ -41,13 +47,19 @@ def decode_image(source: Path | bytes, size: tuple[int, int], mode: str = "RGB",
                 im = im.resize((size[1], size[0]), RESAMPLE[resample])
             arr = np.asarray(im, dtype=np.uint8)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise DatasetError(f"cannot decode image {name}: {e}; the file is corrupt or truncated, replace or "
-                           "remove it") from e
+        raise DatasetError(
+            f"cannot decode image {name}: {e}; the file is corrupt or truncated, replace or remove it"
+        ) from e
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def decode_images(sources: Sequence[Path | bytes], size: tuple[int, int], mode: str = "RGB",
-                  resample: str = "bilinear", names: Sequence[str] | None = None) -> torch.Tensor:
+def decode_images(
+    sources: Sequence[Path | bytes],
+    size: tuple[int, int],
+    mode: str = "RGB",
+    resample: str = "bilinear",
+    names: Sequence[str] | None = None,
+) -> torch.Tensor:
     """Decode many images in a thread pool (PIL releases the GIL) into uint8 [N, C, H, W]."""
     channels = 1 if mode == "L" else 3
     out = np.empty((len(sources), size[0], size[1], channels), dtype=np.uint8)
@@ -71,9 +83,10 @@ def resize_images(images: torch.Tensor, size: tuple[int, int], chunk: int = 2048
         return images
     out = torch.empty((images.shape[0], images.shape[1], *size), dtype=torch.uint8)
     for i in range(0, images.shape[0], chunk):
-        x = F.interpolate(images[i:i + chunk].float(), size=size, mode="bilinear", antialias=True,
-                          align_corners=False)
-        out[i:i + chunk] = x.round_().clamp_(0, 255).to(torch.uint8)
+        x = F.interpolate(
+            images[i : i + chunk].float(), size=size, mode="bilinear", antialias=True, align_corners=False
+        )
+        out[i : i + chunk] = x.round_().clamp_(0, 255).to(torch.uint8)
     return out
 
 

@@ -49,9 +49,15 @@ class FormatSpec:
 _REGISTRY: dict[str, FormatSpec] = {}
 
 
-def register_format(name: str, *, sources: Callable[..., list[Path]] | None = None,
-                    download: Callable[..., None] | None = None, needs_root: bool = True, cache: bool = True,
-                    uncached_options: Sequence[str] = ()) -> Callable[[Callable[..., ImageStore]], Callable]:
+def register_format(
+    name: str,
+    *,
+    sources: Callable[..., list[Path]] | None = None,
+    download: Callable[..., None] | None = None,
+    needs_root: bool = True,
+    cache: bool = True,
+    uncached_options: Sequence[str] = (),
+) -> Callable[[Callable[..., ImageStore]], Callable]:
     """Decorator registering `load(root, split, **options) -> ImageStore` as format `name`."""
 
     def decorator(load: Callable[..., ImageStore]) -> Callable[..., ImageStore]:
@@ -68,8 +74,9 @@ def available_formats() -> tuple[str, ...]:
 
 def get_format(name: str) -> FormatSpec:
     if name not in _REGISTRY:
-        raise DatasetError(f"unknown dataset format {name!r}; known formats: {', '.join(_REGISTRY)} "
-                           "(add one with @register_format)")
+        raise DatasetError(
+            f"unknown dataset format {name!r}; known formats: {', '.join(_REGISTRY)} (add one with @register_format)"
+        )
     return _REGISTRY[name]
 
 
@@ -83,12 +90,24 @@ def plain(value: Any) -> Any:
 
 
 def _tree(root: Path) -> list[Path]:
-    return [Path(d) / f for d, dirs, files in os.walk(root) for f in files
-            if not any(part.startswith(".") for part in Path(d).relative_to(root).parts) and not f.startswith(".")]
+    return [
+        Path(d) / f
+        for d, dirs, files in os.walk(root)
+        for f in files
+        if not any(part.startswith(".") for part in Path(d).relative_to(root).parts) and not f.startswith(".")
+    ]
 
 
-def load_split(dataset: str, root: str | os.PathLike | None, split: str, *, cache_dir: str | os.PathLike | None = None,
-               use_cache: bool = True, download: bool = False, **options: Any) -> ImageStore:
+def load_split(
+    dataset: str,
+    root: str | os.PathLike | None,
+    split: str,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    download: bool = False,
+    **options: Any,
+) -> ImageStore:
     """Load one split of a dataset as an ImageStore, decoding once and caching on disk.
 
     Args:
@@ -108,21 +127,25 @@ def load_split(dataset: str, root: str | os.PathLike | None, split: str, *, cach
     options = plain(options)
     accepted = spec.option_names()
     if accepted is not None and set(options) - accepted:
-        raise DatasetError(f"format {dataset!r} has no option(s) {sorted(set(options) - accepted)}; its options "
-                           f"are {sorted(accepted) or 'none'}")
+        raise DatasetError(
+            f"format {dataset!r} has no option(s) {sorted(set(options) - accepted)}; its options "
+            f"are {sorted(accepted) or 'none'}"
+        )
     root_path = None if root is None else Path(root).expanduser()
     if spec.needs_root:
         if root_path is None:
             raise DatasetError(f"format {dataset!r} needs root=<folder holding the dataset files>")
         if download:
             if spec.download is None:
-                raise DatasetError(f"format {dataset!r} has no downloader; put its files in {root_path} and "
-                                   "set download=False")
+                raise DatasetError(
+                    f"format {dataset!r} has no downloader; put its files in {root_path} and set download=False"
+                )
             spec.download(root_path, split, **options)
         if not root_path.is_dir():
             hint = ", or pass download=True" if spec.download is not None else ""
-            raise DatasetError(f"dataset root {root_path} does not exist; pass the folder that holds the "
-                               f"{dataset} files{hint}")
+            raise DatasetError(
+                f"dataset root {root_path} does not exist; pass the folder that holds the {dataset} files{hint}"
+            )
     name = f"{dataset}/{split}"
     cached = use_cache and spec.cache and root_path is not None
     if cached:

@@ -55,22 +55,27 @@ class EpisodeSampler:
     Iterating yields the training stream from `position`, advancing it.
     """
 
-    def __init__(self, store: ImageStore, n_way: int, k_shot: int, k_query: int, seed: int = 0,
-                 within_group: bool = False) -> None:
+    def __init__(
+        self, store: ImageStore, n_way: int, k_shot: int, k_query: int, seed: int = 0, within_group: bool = False
+    ) -> None:
         if min(n_way, k_shot) < 1 or k_query < 0:
             raise DatasetError(f"need n_way >= 1, k_shot >= 1, k_query >= 0; got {n_way}, {k_shot}, {k_query}")
         self.store, self.n_way, self.k_shot, self.k_query = store, n_way, k_shot, k_query
         self.seed, self.within_group, self.position = int(seed), within_group, 0
         if store.num_classes < n_way:
-            raise DatasetError(f"split {store.name!r} has {store.num_classes} classes, fewer than n_way={n_way}; "
-                               "lower n_way or use a split with more classes")
+            raise DatasetError(
+                f"split {store.name!r} has {store.num_classes} classes, fewer than n_way={n_way}; "
+                "lower n_way or use a split with more classes"
+            )
         counts = store.class_counts()
         small = torch.nonzero(counts < k_shot + k_query).flatten().tolist()
         if small:
             c = small[0]
-            raise DatasetError(f"class {store.class_names[c]!r} of split {store.name!r} has {int(counts[c])} images, "
-                               f"fewer than k_shot + k_query = {k_shot + k_query} (and {len(small) - 1} more such "
-                               "classes); lower k_shot/k_query or remove those classes")
+            raise DatasetError(
+                f"class {store.class_names[c]!r} of split {store.name!r} has {int(counts[c])} images, "
+                f"fewer than k_shot + k_query = {k_shot + k_query} (and {len(small) - 1} more such "
+                "classes); lower k_shot/k_query or remove those classes"
+            )
         self._by_class = [ix.numpy() for ix in store.indices_by_class()]
         self._groups: list[np.ndarray] = []
         if within_group:
@@ -81,8 +86,10 @@ class EpisodeSampler:
             members = [torch.nonzero(of_class == g).flatten().numpy() for g in range(len(names))]
             self._groups = [m for m in members if len(m) >= n_way]
             if not self._groups:
-                raise DatasetError(f"no group of split {store.name!r} has n_way={n_way} classes; largest has "
-                                   f"{max(len(m) for m in members)}")
+                raise DatasetError(
+                    f"no group of split {store.name!r} has n_way={n_way} classes; largest has "
+                    f"{max(len(m) for m in members)}"
+                )
 
     def episode(self, index: int, stream: str = "train") -> Episode:
         """Episode `index` of a stream ("train", or e.g. "eval" for fixed evaluation lists)."""
@@ -131,6 +138,9 @@ class EpisodeSampler:
 
     def load_state_dict(self, state: dict) -> None:
         if (state.get("name"), state.get("seed")) != (self.store.name, self.seed):
-            warnings.warn(f"restoring the position of stream ({state.get('name')!r}, seed {state.get('seed')}) "
-                          f"into ({self.store.name!r}, seed {self.seed})", stacklevel=2)
+            warnings.warn(
+                f"restoring the position of stream ({state.get('name')!r}, seed {state.get('seed')}) "
+                f"into ({self.store.name!r}, seed {self.seed})",
+                stacklevel=2,
+            )
         self.position = int(state["position"])

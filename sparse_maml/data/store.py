@@ -32,12 +32,16 @@ class ImageStore:
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
-            raise DatasetError(f"ImageStore {self.name!r}: images must be uint8 [N, C, H, W], got "
-                               f"{self.images.dtype} {tuple(self.images.shape)}")
+            raise DatasetError(
+                f"ImageStore {self.name!r}: images must be uint8 [N, C, H, W], got "
+                f"{self.images.dtype} {tuple(self.images.shape)}"
+            )
         self.labels = self.labels.to(torch.int64)
         if self.labels.shape != (self.images.shape[0],):
-            raise DatasetError(f"ImageStore {self.name!r}: labels {tuple(self.labels.shape)} do not match "
-                               f"{self.images.shape[0]} images")
+            raise DatasetError(
+                f"ImageStore {self.name!r}: labels {tuple(self.labels.shape)} do not match "
+                f"{self.images.shape[0]} images"
+            )
         self.class_names = [str(c) for c in self.class_names]
         n = len(self.class_names)
         if n == 0 or self.labels.numel() == 0:
@@ -91,8 +95,13 @@ class ImageStore:
         remap[ids] = torch.arange(len(ids))
         keep = remap[self.labels] >= 0
         groups = None if self.class_groups is None else [self.class_groups[i] for i in ids.tolist()]
-        return ImageStore(self.images[keep], remap[self.labels[keep]], [self.class_names[i] for i in ids.tolist()],
-                          groups, self.name if name is None else name)
+        return ImageStore(
+            self.images[keep],
+            remap[self.labels[keep]],
+            [self.class_names[i] for i in ids.tolist()],
+            groups,
+            self.name if name is None else name,
+        )
 
     @staticmethod
     def concat(stores: Sequence[ImageStore], name: str = "") -> ImageStore:
@@ -113,14 +122,23 @@ class ImageStore:
         groups = None
         if all(s.class_groups is not None for s in stores):
             groups = [g for s in stores for g in s.class_groups]  # type: ignore[union-attr]
-        return ImageStore(torch.cat([s.images for s in stores]),
-                          torch.cat([s.labels + o for s, o in zip(stores, offsets, strict=True)]),
-                          names, groups, name)
+        return ImageStore(
+            torch.cat([s.images for s in stores]),
+            torch.cat([s.labels + o for s, o in zip(stores, offsets, strict=True)]),
+            names,
+            groups,
+            name,
+        )
 
     def to_dict(self) -> dict:
         """Plain contents for torch.save (weights_only-loadable)."""
-        return {"images": self.images, "labels": self.labels, "class_names": list(self.class_names),
-                "class_groups": None if self.class_groups is None else list(self.class_groups), "name": self.name}
+        return {
+            "images": self.images,
+            "labels": self.labels,
+            "class_names": list(self.class_names),
+            "class_groups": None if self.class_groups is None else list(self.class_groups),
+            "name": self.name,
+        }
 
     @classmethod
     def from_dict(cls, d: dict, from_cache: bool = False) -> ImageStore:
@@ -128,5 +146,4 @@ class ImageStore:
 
     def __repr__(self) -> str:
         groups = "" if self.class_groups is None else f", groups={len(set(self.class_groups))}"
-        return (f"ImageStore({self.name!r}, images={len(self)}x{self.image_shape}, "
-                f"classes={self.num_classes}{groups})")
+        return f"ImageStore({self.name!r}, images={len(self)}x{self.image_shape}, classes={self.num_classes}{groups})"

@@ -20,8 +20,9 @@ def pattern(label: int, index: int, size: int = 16, channels: int = 3) -> np.nda
     return img
 
 
-def write_omniglot(root: Path, archive: str, alphabets: dict[str, int], drawers: int = 3, zipped: bool = False,
-                   size: int = 20) -> Path:
+def write_omniglot(
+    root: Path, archive: str, alphabets: dict[str, int], drawers: int = 3, zipped: bool = False, size: int = 20
+) -> Path:
     """images_<archive>/<alphabet>/characterNN/<drawer>.png: black strokes (a bar per character) on white."""
     base = root / f"images_{archive}"
     files = {}

@@ -21,7 +21,7 @@ def test_crop_flip_jitter():
     assert c.shape == x.shape
     for i in range(64):  # each crop is a window of the zero-padded image
         padded = torch.nn.functional.pad(x[i], (2, 2, 2, 2))
-        assert any(torch.equal(c[i], padded[:, a:a + 10, b:b + 10]) for a in range(5) for b in range(5))
+        assert any(torch.equal(c[i], padded[:, a : a + 10, b : b + 10]) for a in range(5) for b in range(5))
     assert not all(torch.equal(c[i], x[i]) for i in range(64))
     f = hflip(x)
     assert all(torch.equal(f[i], x[i]) or torch.equal(f[i], x[i].flip(-1)) for i in range(64))

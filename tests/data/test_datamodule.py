@@ -7,8 +7,16 @@ from sparse_maml.data import augment as aug
 
 from .helpers import write_omniglot
 
-SMALL = {"dataset": "embedded", "classes": [8, 6, 6], "images_per_class": 6, "k_query": 3, "num_val_tasks": 5,
-         "num_test_tasks": 4, "train_batches_per_epoch": 3, "meta_batch_size": 2}
+SMALL = {
+    "dataset": "embedded",
+    "classes": [8, 6, 6],
+    "images_per_class": 6,
+    "k_query": 3,
+    "num_val_tasks": 5,
+    "num_test_tasks": 4,
+    "train_batches_per_epoch": 3,
+    "meta_batch_size": 2,
+}
 
 
 def test_batches_without_trainer():
@@ -66,8 +74,13 @@ def test_normalize_constants():
 
 def test_overlapping_splits_warn(tmp_path):
     write_omniglot(tmp_path, "background", {"Alpha": 5, "Beta": 5}, drawers=4)
-    dm = EpisodicDataModule("omniglot", str(tmp_path), k_query=3, splits={"train": "background",
-                            "val": "background[Alpha]", "test": "background[Beta]"}, cache_dir=str(tmp_path / "c"))
+    dm = EpisodicDataModule(
+        "omniglot",
+        str(tmp_path),
+        k_query=3,
+        splits={"train": "background", "val": "background[Alpha]", "test": "background[Beta]"},
+        cache_dir=str(tmp_path / "c"),
+    )
     with pytest.warns(UserWarning, match="5 classes of the val split 'val' are also in the train split"):
         dm.setup("fit")
     assert dm.hparams["splits"]["val"] == "background[Alpha]"
@@ -94,8 +107,16 @@ class _Recorder(pl.LightningModule):
 
 def _fit(dm, epochs, tmp_path, ckpt=None):
     model = _Recorder()
-    trainer = pl.Trainer(max_epochs=epochs, default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
-                         enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu", devices=1)
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        accelerator="cpu",
+        devices=1,
+    )
     trainer.fit(model, datamodule=dm, ckpt_path=ckpt)
     return model, trainer
 

@@ -47,14 +47,19 @@ def test_download_verify_extract(tmp_path, server):
     assert (root / "images_background_small1" / "Greek").is_dir()
     assert sorted(p.name for p in root.iterdir()) == ["images_background_small1"]  # no temp files left
     # present now: a second call downloads nothing (the server is not needed)
-    again = load_split("omniglot", root, "background_small1", download=True, url="http://127.0.0.1:9", cache_dir=tmp_path / "c")
+    again = load_split(
+        "omniglot", root, "background_small1", download=True, url="http://127.0.0.1:9", cache_dir=tmp_path / "c"
+    )
     assert again.from_cache
 
 
 def test_checksum_mismatch_leaves_nothing(tmp_path, server):
     root = tmp_path / "data"
-    with pytest.raises(DatasetError, match=r"checksum mismatch for .*images_background_small2.zip: sha256 \w+, "
-                                           r"expected 3ccaa407.*nothing was extracted"):
+    with pytest.raises(
+        DatasetError,
+        match=r"checksum mismatch for .*images_background_small2.zip: sha256 \w+, "
+        r"expected 3ccaa407.*nothing was extracted",
+    ):
         load_split("omniglot", root, "background_small2", download=True, url=server, use_cache=False)
     assert list(root.iterdir()) == []
 
@@ -69,7 +74,9 @@ def test_user_digest_and_unknown_digest(tmp_path, server):
 
 def test_bad_archive_and_missing_file(tmp_path, server):
     with pytest.raises(DatasetError, match="not a valid zip archive.*nothing was extracted"):
-        download_and_extract(f"{server}/not_a_zip.zip", tmp_path / "a", "x", sha256=hashlib.sha256(b"hello").hexdigest())
+        download_and_extract(
+            f"{server}/not_a_zip.zip", tmp_path / "a", "x", sha256=hashlib.sha256(b"hello").hexdigest()
+        )
     assert list((tmp_path / "a").iterdir()) == []
     with pytest.raises(DatasetError, match="download of .*missing.zip failed"):
         download_and_extract(f"{server}/missing.zip", tmp_path / "b", "x", timeout=5)

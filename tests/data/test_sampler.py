@@ -66,8 +66,9 @@ def test_stream_state_restores_exactly():
     fresh.load_state_dict(state)
     assert state["position"] == 13 and fresh.position == 13
     got = [next(fresh) for _ in range(5)]
-    assert all(torch.equal(x.support, y.support) and torch.equal(x.query, y.query)
-               for x, y in zip(expected, got, strict=True))
+    assert all(
+        torch.equal(x.support, y.support) and torch.equal(x.query, y.query) for x, y in zip(expected, got, strict=True)
+    )
     with pytest.warns(UserWarning, match="restoring the position"):
         EpisodeSampler(make_store(), 5, 1, 5, seed=8).load_state_dict(state)
 

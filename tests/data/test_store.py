@@ -41,8 +41,12 @@ def test_select_and_concat():
     ],
 )
 def test_validation(kwargs, message):
-    args = {"images": torch.zeros(2, 1, 2, 2, dtype=torch.uint8), "labels": torch.tensor([0, 1]),
-            "class_names": ["a", "b"], "class_groups": None}
+    args = {
+        "images": torch.zeros(2, 1, 2, 2, dtype=torch.uint8),
+        "labels": torch.tensor([0, 1]),
+        "class_names": ["a", "b"],
+        "class_groups": None,
+    }
     args.update(kwargs)
     with pytest.raises(DatasetError, match=message):
         ImageStore(**args)

@@ -30,9 +30,19 @@ NUM_PRIMITIVES = 32
 MAX_STROKES = 4
 POINTS = 6  # points per stroke: 5 segments
 # per-instance variation: ranges of uniform draws (turns are tangents of angles)
-VARIATION = {"stroke_shift": 0.1, "stroke_turn": 0.25, "stroke_scale": (0.85, 1.15), "turn": 0.3,
-             "scale": (0.85, 1.15), "shear": 0.15, "shift": 0.15, "width": (0.05, 0.12), "contrast": (0.6, 1.0),
-             "noise": 0.15, "distractor": 0.5}
+VARIATION = {
+    "stroke_shift": 0.1,
+    "stroke_turn": 0.25,
+    "stroke_scale": (0.85, 1.15),
+    "turn": 0.3,
+    "scale": (0.85, 1.15),
+    "shear": 0.15,
+    "shift": 0.15,
+    "width": (0.05, 0.12),
+    "contrast": (0.6, 1.0),
+    "noise": 0.15,
+    "distractor": 0.5,
+}
 
 
 def _rotate(x: np.ndarray, y: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -64,10 +74,14 @@ def _primitives(rng: np.random.Generator) -> np.ndarray:
 def _classes(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     """Per class: primitive ids, stroke mask, centres, rotations (cos, sin) and scales of its strokes."""
     cos, sin = _unit_angle(rng, (n, MAX_STROKES), None)
-    return {"prim": rng.integers(0, NUM_PRIMITIVES, (n, MAX_STROKES)),
-            "active": np.arange(MAX_STROKES)[None] < rng.integers(2, MAX_STROKES + 1, (n, 1)),
-            "centre": rng.uniform(-0.4, 0.4, (n, MAX_STROKES, 2)),
-            "cos": cos, "sin": sin, "scale": rng.uniform(0.4, 0.7, (n, MAX_STROKES))}
+    return {
+        "prim": rng.integers(0, NUM_PRIMITIVES, (n, MAX_STROKES)),
+        "active": np.arange(MAX_STROKES)[None] < rng.integers(2, MAX_STROKES + 1, (n, 1)),
+        "centre": rng.uniform(-0.4, 0.4, (n, MAX_STROKES, 2)),
+        "cos": cos,
+        "sin": sin,
+        "scale": rng.uniform(0.4, 0.7, (n, MAX_STROKES)),
+    }
 
 
 def _render(points: np.ndarray, active: np.ndarray, width: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -88,8 +102,16 @@ def _render(points: np.ndarray, active: np.ndarray, width: np.ndarray, size: tup
     return np.clip((width[:, None].astype(np.float32) - dist) / pixel + np.float32(0.5), 0, 1).reshape(-1, h, w)
 
 
-def generate(n_classes: int, images_per_class: int, class_offset: int, total_classes: int,
-             size: tuple[int, int], channels: int, data_seed: int, chunk: int = 256) -> np.ndarray:
+def generate(
+    n_classes: int,
+    images_per_class: int,
+    class_offset: int,
+    total_classes: int,
+    size: tuple[int, int],
+    channels: int,
+    data_seed: int,
+    chunk: int = 256,
+) -> np.ndarray:
     """uint8 [n_classes * images_per_class, H, W, channels] for classes class_offset..+n_classes, class-major.
 
     Class definitions are drawn for all total_classes at once, so a class is the same whichever split asks.
@@ -137,15 +159,24 @@ def generate(n_classes: int, images_per_class: int, class_offset: int, total_cla
 
 
 @register_format("embedded", needs_root=False, cache=False)
-def load_embedded(root: object, split: str, image_size: int | list[int] = 28, channels: int = 1,
-                  classes: Sequence[int] = (64, 16, 20), images_per_class: int = 20, data_seed: int = 0) -> ImageStore:
+def load_embedded(
+    root: object,
+    split: str,
+    image_size: int | list[int] = 28,
+    channels: int = 1,
+    classes: Sequence[int] = (64, 16, 20),
+    images_per_class: int = 20,
+    data_seed: int = 0,
+) -> ImageStore:
     """Generate a split ("train", "val" or "test"); images uint8 [classes[split] * images_per_class, C, H, W]."""
     if split not in SPLITS:
         raise DatasetError(f"the embedded dataset has splits {SPLITS}, not {split!r}")
     if channels not in (1, 3) or len(classes) != 3 or min(classes) < 1 or images_per_class < 1:
-        raise DatasetError(f"embedded: channels must be 1 or 3, classes three positive counts [train, val, test], "
-                           f"images_per_class positive; got channels={channels}, classes={list(classes)}, "
-                           f"images_per_class={images_per_class}")
+        raise DatasetError(
+            f"embedded: channels must be 1 or 3, classes three positive counts [train, val, test], "
+            f"images_per_class positive; got channels={channels}, classes={list(classes)}, "
+            f"images_per_class={images_per_class}"
+        )
     k = SPLITS.index(split)
     offset, n_cls = int(sum(classes[:k])), int(classes[k])
     images = generate(n_cls, images_per_class, offset, int(sum(classes)), as_size(image_size), channels, data_seed)

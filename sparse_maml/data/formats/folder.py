@@ -22,8 +22,9 @@ def _classes(root: Path, split: str) -> dict[str, list[Path]]:
     base = root / split
     if not base.is_dir():
         present = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-        raise DatasetError(f"no folder {base}: the folder format expects {root}/{split}/<class>/<image> "
-                           f"(folders present: {present})")
+        raise DatasetError(
+            f"no folder {base}: the folder format expects {root}/{split}/<class>/<image> (folders present: {present})"
+        )
     classes = {}
     for d in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = sorted(p for p in d.iterdir() if p.is_file() and is_image_file(p))

@@ -37,9 +37,11 @@ def _candidates(root: Path, split: str, csv_dir: str | None) -> list[tuple[str, 
     """(layout, files it needs) in detection order, under root and then root/miniimagenet."""
     out = []
     for base in (root, root / "miniimagenet"):
-        out += [("pickle", [base / f"mini-imagenet-cache-{split}.pkl"]),
-                ("hdf5", [base / f"{split}_data.hdf5", base / f"{split}_labels.json"]),
-                ("csv", [Path(csv_dir or base) / f"{split}.csv", base / "images"])]
+        out += [
+            ("pickle", [base / f"mini-imagenet-cache-{split}.pkl"]),
+            ("hdf5", [base / f"{split}_data.hdf5", base / f"{split}_labels.json"]),
+            ("csv", [Path(csv_dir or base) / f"{split}.csv", base / "images"]),
+        ]
     return out
 
 
@@ -53,9 +55,11 @@ def detect(root: Path, split: str, source: str = "auto", csv_dir: str | None = N
     if source != "auto":
         wanted = [[str(p) for p in files] for layout, files in _candidates(root, split, csv_dir) if layout == source]
         raise DatasetError(f"miniImageNet source {source!r} for split {split!r} needs the files {wanted[0]}")
-    raise DatasetError(f"no miniImageNet files for split {split!r} in {root}: expected "
-                       f"mini-imagenet-cache-{split}.pkl, or {split}_data.hdf5 + {split}_labels.json, or "
-                       f"{split}.csv + images/ (the csv may be elsewhere: csv_dir=...)")
+    raise DatasetError(
+        f"no miniImageNet files for split {split!r} in {root}: expected "
+        f"mini-imagenet-cache-{split}.pkl, or {split}_data.hdf5 + {split}_labels.json, or "
+        f"{split}.csv + images/ (the csv may be elsewhere: csv_dir=...)"
+    )
 
 
 def read_split_csv(path: Path) -> dict[str, list[str]]:
@@ -79,12 +83,18 @@ def read_split_csv(path: Path) -> dict[str, list[str]]:
 class _ArrayUnpickler(pickle.Unpickler):
     """Builds numpy arrays, dicts, lists and scalars only: a pickle from the internet cannot run code."""
 
-    _ALLOWED = {("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"),
-                ("builtins", "slice"), ("codecs", "encode")}
+    _ALLOWED = {
+        ("collections", "OrderedDict"),
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+        ("builtins", "slice"),
+        ("codecs", "encode"),
+    }
 
     def find_class(self, module: str, name: str):  # noqa: ANN201 (pickle protocol)
-        if (module.split(".")[0] == "numpy" and name in {"_reconstruct", "ndarray", "dtype", "scalar",
-                                                          "_frombuffer"}) or (module, name) in self._ALLOWED:
+        if (
+            module.split(".")[0] == "numpy" and name in {"_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer"}
+        ) or (module, name) in self._ALLOWED:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
@@ -101,7 +111,7 @@ def _from_arrays(image_data: np.ndarray, class_dict: dict, path: Path) -> tuple[
     src = torch.from_numpy(image_data.astype(np.uint8, copy=False))
     images = torch.empty((len(idx), src.shape[3], src.shape[1], src.shape[2]), dtype=torch.uint8)
     for i in range(0, len(idx), 4096):  # gather and go channels-first in chunks: no second full-size copy
-        images[i:i + 4096] = src[torch.from_numpy(idx[i:i + 4096])].permute(0, 3, 1, 2)
+        images[i : i + 4096] = src[torch.from_numpy(idx[i : i + 4096])].permute(0, 3, 1, 2)
     return images, torch.from_numpy(labels), [str(c) for c in names]
 
 
@@ -110,8 +120,10 @@ def _load_pickle(path: Path) -> tuple[torch.Tensor, torch.Tensor, list]:
         with open(path, "rb") as f:
             data = _ArrayUnpickler(f, encoding="latin1").load()
     except (pickle.UnpicklingError, EOFError, OSError, ValueError, AttributeError, ImportError) as e:
-        raise DatasetError(f"cannot read {path} ({type(e).__name__}: {e}); the file is corrupt, truncated or not "
-                           "a miniImageNet cache, download it again") from e
+        raise DatasetError(
+            f"cannot read {path} ({type(e).__name__}: {e}); the file is corrupt, truncated or not "
+            "a miniImageNet cache, download it again"
+        ) from e
     if not isinstance(data, dict) or "image_data" not in data or "class_dict" not in data:
         raise DatasetError(f"{path} is not a miniImageNet cache: expected a dict with image_data and class_dict")
     return _from_arrays(data["image_data"], data["class_dict"], path)
@@ -139,8 +151,7 @@ def _load_hdf5(data_path: Path, labels_path: Path) -> tuple[torch.Tensor, torch.
     except DatasetError:
         raise
     except (OSError, KeyError, ValueError) as e:
-        raise DatasetError(f"cannot read {data_path} ({e}); the file is corrupt or truncated, download it "
-                           "again") from e
+        raise DatasetError(f"cannot read {data_path} ({e}); the file is corrupt or truncated, download it again") from e
     labels = np.repeat(np.arange(len(names)), [len(a) for a in arrays])
     images = torch.from_numpy(np.concatenate(arrays).astype(np.uint8, copy=False)).permute(0, 3, 1, 2)
     return images.contiguous(), torch.from_numpy(labels), names
@@ -167,8 +178,9 @@ def sources(root: Path, split: str, source: str = "auto", csv_dir: str | None = 
 
 
 @register_format("miniimagenet", sources=sources)
-def load_miniimagenet(root: Path, split: str, image_size: int = 84, source: str = "auto",
-                      csv_dir: str | None = None) -> ImageStore:
+def load_miniimagenet(
+    root: Path, split: str, image_size: int = 84, source: str = "auto", csv_dir: str | None = None
+) -> ImageStore:
     """Load a miniImageNet split; images uint8 [N, 3, S, S] (84x84 unless image_size says otherwise)."""
     layout, paths = detect(root, split, source, csv_dir)
     size = as_size(image_size)

@@ -60,8 +60,11 @@ MD5 = {  # the SHA-256 of these two is not known here; these MD5s are the ones t
 }
 PRESETS = {
     "standard": {"train": "background", "val": "evaluation[:10]", "test": "evaluation[10:]"},
-    "minimal": {"train": "background_small1", "val": "background_small2[Sanskrit]",
-                "test": "background_small2[Japanese_(katakana),Tagalog]"},
+    "minimal": {
+        "train": "background_small1",
+        "val": "background_small2[Sanskrit]",
+        "test": "background_small2[Japanese_(katakana),Tagalog]",
+    },
 }
 _PART = re.compile(r"^\s*([A-Za-z0-9_]+)\s*(?:\[([^\]]*)\])?\s*$")
 _SLICE = re.compile(r"^\s*(-?\d*)\s*:\s*(-?\d*)\s*$")
@@ -71,16 +74,20 @@ def resolve_split(split: str, splits: str | Mapping[str, str] = "standard") -> l
     """The (archive, selector or None) parts of a split name or spec."""
     if isinstance(splits, str):
         if splits not in PRESETS:
-            raise DatasetError(f"unknown Omniglot split preset {splits!r}; presets: {', '.join(PRESETS)}, or pass "
-                               "a mapping {split: spec}")
+            raise DatasetError(
+                f"unknown Omniglot split preset {splits!r}; presets: {', '.join(PRESETS)}, or pass "
+                "a mapping {split: spec}"
+            )
         splits = PRESETS[splits]
     spec = splits.get(split, split)
     parts = []
     for text in spec.split("+"):
         m = _PART.match(text)
         if m is None:
-            raise DatasetError(f"cannot parse Omniglot split {spec!r}: write e.g. 'background_small1', "
-                               "'background_small2[Sanskrit,Tagalog]' or 'evaluation[:10]'")
+            raise DatasetError(
+                f"cannot parse Omniglot split {spec!r}: write e.g. 'background_small1', "
+                "'background_small2[Sanskrit,Tagalog]' or 'evaluation[:10]'"
+            )
         name = m.group(1).removeprefix("images_")
         parts.append((name, m.group(2)))
     return parts
@@ -93,8 +100,10 @@ def _archive_source(root: Path, archive: str) -> Path:
     if zipped.is_file():
         return zipped
     known = "" if archive in ARCHIVES else f" (official archives: {', '.join(ARCHIVES)})"
-    raise DatasetError(f"Omniglot archive images_{archive} not found in {root}: expected images_{archive}.zip or "
-                       f"the folder images_{archive}/{known}; pass download=True to fetch it")
+    raise DatasetError(
+        f"Omniglot archive images_{archive} not found in {root}: expected images_{archive}.zip or "
+        f"the folder images_{archive}/{known}; pass download=True to fetch it"
+    )
 
 
 def _list_archive(source: Path) -> dict[str, dict[str, list[tuple[str, Path | str]]]]:
@@ -108,8 +117,11 @@ def _list_archive(source: Path) -> dict[str, dict[str, list[tuple[str, Path | st
                 names = z.namelist()
         except (zipfile.BadZipFile, OSError) as e:
             raise DatasetError(f"{source} is not a readable zip archive ({e}); delete it and download it again") from e
-        entries = [(tuple(n.split("/")[-3:]), n) for n in names
-                   if n.lower().endswith(".png") and not n.startswith("__MACOSX") and n.count("/") >= 2]
+        entries = [
+            (tuple(n.split("/")[-3:]), n)
+            for n in names
+            if n.lower().endswith(".png") and not n.startswith("__MACOSX") and n.count("/") >= 2
+        ]
     for (alphabet, character, drawer), where in entries:
         if alphabet.startswith(".") or drawer.startswith("."):
             continue
@@ -149,8 +161,10 @@ def _load_part(root: Path, archive: str, selector: str | None, size: tuple[int, 
                     try:
                         blobs.append(z.read(where) if z is not None else where)  # type: ignore[arg-type]
                     except (zipfile.BadZipFile, OSError, EOFError) as e:
-                        raise DatasetError(f"cannot read {where} from {source} ({e}); the archive is corrupt or "
-                                           "truncated, delete it and download it again") from e
+                        raise DatasetError(
+                            f"cannot read {where} from {source} ({e}); the archive is corrupt or "
+                            "truncated, delete it and download it again"
+                        ) from e
                     names.append(f"{source}:{where}" if z is not None else str(where))
                     labels.append(len(class_names))
                 class_names.append(f"{alphabet}/{character}")
@@ -183,21 +197,38 @@ def sources(root: Path, split: str, splits: str | Mapping[str, str] = "standard"
     return out
 
 
-def download(root: Path, split: str, splits: str | Mapping[str, str] = "standard", url: str = URL,
-             sha256: str | Mapping[str, str] | None = None, **_: object) -> None:
+def download(
+    root: Path,
+    split: str,
+    splits: str | Mapping[str, str] = "standard",
+    url: str = URL,
+    sha256: str | Mapping[str, str] | None = None,
+    **_: object,
+) -> None:
     """Fetch the archives a split needs that are neither extracted nor zipped in root."""
     for archive, _sel in resolve_split(split, splits):
         if (root / f"images_{archive}").is_dir() or (root / f"images_{archive}.zip").is_file():
             continue
         digest = sha256.get(archive, sha256.get(f"images_{archive}")) if isinstance(sha256, Mapping) else sha256
-        download_and_extract(f"{url.rstrip('/')}/images_{archive}.zip", root, f"images_{archive}",
-                             sha256=digest or SHA256.get(archive), md5=None if digest else MD5.get(archive))
+        download_and_extract(
+            f"{url.rstrip('/')}/images_{archive}.zip",
+            root,
+            f"images_{archive}",
+            sha256=digest or SHA256.get(archive),
+            md5=None if digest else MD5.get(archive),
+        )
 
 
 @register_format("omniglot", sources=sources, download=download, uncached_options=("url", "sha256"))
-def load_omniglot(root: Path, split: str, image_size: int = 28, rotations: bool = False,
-                  splits: str | Mapping[str, str] = "standard", url: str = URL,
-                  sha256: str | Mapping[str, str] | None = None) -> ImageStore:
+def load_omniglot(
+    root: Path,
+    split: str,
+    image_size: int = 28,
+    rotations: bool = False,
+    splits: str | Mapping[str, str] = "standard",
+    url: str = URL,
+    sha256: str | Mapping[str, str] | None = None,
+) -> ImageStore:
     """Load an Omniglot split (see the module docstring for split specs); images uint8 [N, 1, S, S]."""
     size = as_size(image_size)
     store = ImageStore.concat([_load_part(root, a, s, size) for a, s in resolve_split(split, splits)])

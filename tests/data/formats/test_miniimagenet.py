@@ -42,8 +42,10 @@ def test_csv_round_trip(tmp_path):
     assert detect(tmp_path, "test")[0] == "csv"
     s = load_split("miniimagenet", tmp_path, "test", use_cache=False)
     check(s)
-    assert (s.images.float().mean((1, 2, 3)) - torch.tensor([pattern(c, i)[1, 1, 0] for c in range(3)
-                                                             for i in range(4)]).float()).abs().max() < 3
+    assert (
+        s.images.float().mean((1, 2, 3))
+        - torch.tensor([pattern(c, i)[1, 1, 0] for c in range(3) for i in range(4)]).float()
+    ).abs().max() < 3
 
 
 def test_csv_dir_option(tmp_path):

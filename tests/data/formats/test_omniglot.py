@@ -61,8 +61,10 @@ def test_presets_are_alphabet_disjoint(shared_data):
     assert not groups["val"] & groups["test"]
 
 
-@pytest.mark.parametrize(("name", "alphabets", "characters", "images"),
-                         [("background_small1", 5, 136, 2720), ("background_small2", 5, 156, 3120)])
+@pytest.mark.parametrize(
+    ("name", "alphabets", "characters", "images"),
+    [("background_small1", 5, 136, 2720), ("background_small2", 5, 156, 3120)],
+)
 def test_real_minimal_splits(shared_data, tmp_path, name, alphabets, characters, images):
     s = load_split("omniglot", shared_data / "omniglot", name, cache_dir=tmp_path)
     assert len(set(s.class_groups)) == alphabets and s.num_classes == characters and len(s) == images
