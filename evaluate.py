@@ -1,0 +1,15 @@
+"""Evaluate a checkpoint on the fixed test episodes: python evaluate.py ckpt_path=PATH [data=...]"""
+
+import hydra
+from omegaconf import DictConfig
+
+from sparse_maml.run import evaluate
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="eval")
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

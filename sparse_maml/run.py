@@ -1,0 +1,185 @@
+"""What train.py and evaluate.py do, given a composed Hydra config."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import WandbLogger
+
+from .callbacks import TrainingCurves, sparsity_metrics
+from .data import EpisodicDataModule
+from .module import MetaLearner
+
+log = logging.getLogger(__name__)
+
+
+def build_datamodule(data_cfg: DictConfig) -> EpisodicDataModule:
+    return hydra.utils.instantiate(data_cfg, _convert_="partial")
+
+
+def build_module(
+    cfg: DictConfig, image_shape: tuple[int, int, int], mean: list[float], std: list[float]
+) -> MetaLearner:
+    """The MetaLearner for ``cfg.algo`` and ``cfg.model`` on images of ``image_shape`` (C, H, W)."""
+    channels, height, width = image_shape
+    if height != width:
+        raise ValueError(f"backbones expect square images, the data has {height}x{width}: set data.image_size")
+    algo = OmegaConf.to_container(cfg.algo, resolve=True)
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    return MetaLearner(
+        algorithm=algo.pop("name"),
+        backbone=model.pop("name"),
+        backbone_kwargs=model,
+        n_way=cfg.data.n_way,
+        in_channels=channels,
+        image_size=height,
+        mean=tuple(mean),
+        std=tuple(std),
+        config=OmegaConf.to_container(cfg, resolve=True),
+        **algo,
+    )
+
+
+def _instantiate_all(group: DictConfig | None) -> list[Any]:
+    if not group:
+        return []
+    return [hydra.utils.instantiate(c) for c in group.values() if c is not None and "_target_" in c]
+
+
+def _resolve_ckpt(ckpt_path: str | None, output_dir: Path) -> str | None:
+    if ckpt_path in (None, "last"):
+        last = output_dir / "checkpoints" / "last.ckpt"
+        if ckpt_path == "last" and not last.exists():
+            raise FileNotFoundError(
+                f"ckpt_path=last but {last} does not exist: point hydra.run.dir at the run to "
+                "resume, or pass the checkpoint's path"
+            )
+        return str(last) if ckpt_path == "last" else None
+    if not Path(ckpt_path).exists():
+        raise FileNotFoundError(f"checkpoint {ckpt_path} does not exist")
+    return ckpt_path
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Meta-train, then test the best checkpoint; returns the test metrics (and paths)."""
+    pl.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    dm = build_datamodule(cfg.data)
+    module = build_module(cfg, dm.image_shape, *dm._stats())
+    callbacks = _instantiate_all(cfg.get("callbacks"))
+    loggers = _instantiate_all(cfg.get("logger"))
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
+    if checkpoint is not None:
+        module.last_good_checkpoint = str(Path(checkpoint.dirpath) / "last.ckpt")
+    trainer.fit(module, datamodule=dm, ckpt_path=_resolve_ckpt(cfg.get("ckpt_path"), output_dir))
+
+    results: dict[str, Any] = {"run_dir": str(output_dir)}
+    best = checkpoint.best_model_path if checkpoint is not None else ""
+    if cfg.get("test_after_fit", True):
+        # The best checkpoint by val/acc, as in the paper; the final weights when nothing was validated.
+        trainer.test(module, datamodule=dm, ckpt_path=best or None, verbose=False)
+        results.update(_results(trainer, module, dm, best or "final weights"))
+        (output_dir / "results.json").write_text(json.dumps(results, indent=2))
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.finish()  # flush the run files now, not at interpreter exit
+    curves = next((c for c in callbacks if isinstance(c, TrainingCurves)), None)
+    _summary(output_dir, best, curves.figure_path if curves else None, results)
+    return results
+
+
+def _results(trainer: pl.Trainer, module: MetaLearner, dm: EpisodicDataModule, checkpoint: str) -> dict[str, Any]:
+    metrics = trainer.callback_metrics
+    sparsity = sparsity_metrics(module.algo)
+    return {
+        "accuracy": float(metrics["test/acc"]),
+        "ci95": float(metrics["test/acc_ci95"]),
+        "num_tasks": int(metrics["test/num_tasks"]),
+        "algorithm": module.hparams.algorithm,
+        "dataset": dm.dataset,
+        "n_way": dm.n_way,
+        "k_shot": dm.k_shot,
+        "inner_steps_test": module.inner_steps_test,
+        "checkpoint": checkpoint,
+        "sparsity": {k.split("/", 1)[1]: v for k, v in sparsity.items() if k.startswith("sparsity/")},
+        "sparsity_per_tensor": {k.split("/", 1)[1]: v for k, v in sparsity.items() if k.startswith("sparsity_param/")},
+    }
+
+
+def _summary(output_dir: Path, best: str, figure: Path | None, results: dict[str, Any]) -> None:
+    lines = [f"run folder: {output_dir}"]
+    if best:
+        lines.append(f"best checkpoint: {best}")
+    if figure is not None and figure.exists():
+        lines.append(f"figure: {figure}")
+    if "accuracy" in results:
+        lines.append(
+            f"test accuracy: {100 * results['accuracy']:.2f} ± {100 * results['ci95']:.2f}% "
+            f"({results['num_tasks']} tasks); results: {output_dir / 'results.json'}"
+        )
+    if results.get("sparsity"):
+        lines.append("update sparsity: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in results["sparsity"].items()))
+    print("\n".join(lines))
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate a checkpoint on the fixed test episodes with its own saved configuration.
+
+    ``cfg.data`` (when given) replaces the checkpoint's data config: cross-dataset evaluation.
+    """
+    ckpt = Path(cfg.ckpt_path)
+    if not ckpt.exists():
+        raise FileNotFoundError(f"ckpt_path={ckpt} does not exist")
+    module = MetaLearner.load_from_checkpoint(ckpt, map_location="cpu")
+    saved = OmegaConf.create(module.hparams.config or {})
+    if "data" not in saved and cfg.get("data") is None:
+        raise ValueError(f"{ckpt} holds no data configuration: pass data=<name> to evaluate it")
+    data_cfg = cfg.data if cfg.get("data") is not None else saved.data
+    with open_dict(data_cfg):
+        data_cfg.num_test_tasks = cfg.num_test_tasks
+        data_cfg.seed = cfg.seed if cfg.get("seed") is not None else saved.get("seed", 0)
+    if cfg.get("inner_steps_test"):
+        module.inner_steps_test = int(cfg.inner_steps_test)
+    dm = build_datamodule(data_cfg)
+    if tuple(dm.image_shape) != (module.hparams.in_channels, module.hparams.image_size, module.hparams.image_size):
+        raise ValueError(
+            f"{ckpt} was trained on {module.hparams.in_channels}x{module.hparams.image_size}"
+            f"x{module.hparams.image_size} images but data {data_cfg.dataset!r} gives "
+            f"{'x'.join(map(str, dm.image_shape))}: set data.image_size (and channels) to match"
+        )
+    if dm.n_way != module.hparams.n_way:
+        raise ValueError(f"{ckpt} has a {module.hparams.n_way}-way head; set data.n_way={module.hparams.n_way}")
+    # The checkpoint's own normalisation, so that a model sees inputs on the scale it was trained on.
+    dm.mean, dm.std = module.mean.flatten().tolist(), module.std.flatten().tolist()
+    trainer = pl.Trainer(
+        accelerator=cfg.accelerator,
+        devices=1,
+        logger=False,
+        inference_mode=False,
+        enable_checkpointing=False,
+        default_root_dir=cfg.paths.output_dir,
+    )
+    trainer.test(module, datamodule=dm, verbose=False)
+    results = _results(trainer, module, dm, str(ckpt))
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "results.json").write_text(json.dumps(results, indent=2))
+    print(
+        f"{results['algorithm']} on {results['dataset']} ({dm.n_way}-way {dm.k_shot}-shot, "
+        f"{module.inner_steps_test} inner steps): {100 * results['accuracy']:.2f} ± {100 * results['ci95']:.2f}% "
+        f"over {results['num_tasks']} test tasks"
+    )
+    for layer, value in results["sparsity"].items():
+        print(f"  update sparsity {layer}: {100 * value:.1f}%")
+    print(f"results: {output_dir / 'results.json'}")
+    return results

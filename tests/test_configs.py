@@ -1,0 +1,80 @@
+"""Every config group option composes and instantiates."""
+
+import hydra
+import pytest
+from omegaconf import OmegaConf
+
+from sparse_maml.algorithms import ALGORITHMS
+from sparse_maml.data import EpisodicDataModule
+from sparse_maml.module import MetaLearner
+from sparse_maml.run import build_module
+
+from .app_helpers import CONF, compose_config
+
+
+def options(group):
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def test_every_algorithm_has_a_config():
+    assert set(options("algo")) == set(ALGORITHMS)
+
+
+@pytest.mark.parametrize("algo", options("algo"))
+@pytest.mark.parametrize("model", options("model"))
+def test_algo_and_model_build_a_module(algo, model):
+    cfg = compose_config([f"algo={algo}", f"model={model}"])
+    module = build_module(cfg, (3, 32, 32), [0.5] * 3, [0.25] * 3)
+    assert isinstance(module, MetaLearner) and module.algo.name == algo
+    assert module.hparams.config["algo"]["name"] == algo
+
+
+@pytest.mark.parametrize("data", options("data"))
+def test_data_instantiates(data):
+    overrides = [f"data={data}"] + (["data.root=/somewhere"] if data == "folder" else [])
+    dm = hydra.utils.instantiate(compose_config(overrides).data)
+    assert isinstance(dm, EpisodicDataModule) and dm.n_way == 5
+
+
+@pytest.mark.parametrize("trainer", options("trainer"))
+@pytest.mark.parametrize("logger", options("logger"))
+def test_trainer_logger_callbacks_compose(trainer, logger):
+    cfg = compose_config([f"trainer={trainer}", f"logger={logger}"])
+    assert cfg.trainer.inference_mode is False  # adaptation at evaluation needs autograd
+    loggers = [hydra.utils.instantiate(c) for c in (cfg.logger or {}).values()]
+    assert len(loggers) == (0 if logger == "none" else 1)
+    if logger == "wandb":
+        assert cfg.logger.wandb.mode == "offline"
+    callbacks = [hydra.utils.instantiate(c) for c in cfg.callbacks.values()]
+    assert len(callbacks) == 4
+    if trainer == "cpu":  # the gpu and ddp presets need hardware this machine may not have
+        hydra.utils.instantiate(cfg.trainer, logger=False)
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_experiments_compose(experiment):
+    cfg = compose_config([f"experiment={experiment}", "data.root=/data/miniimagenet"])
+    assert cfg.trainer.max_epochs == 400
+    assert cfg.data.dataset == "miniimagenet" and cfg.data.n_way == 5
+    if experiment.startswith("table1_"):
+        assert cfg.data.meta_batch_size == (4 if "1shot" in experiment else 2)
+    if experiment == "table1_sparse_maml_5shot":
+        assert (cfg.algo.name, cfg.algo.inner_steps, cfg.algo.inner_lr) == ("sparse_maml", 35, 0.5)
+    OmegaConf.resolve(cfg)
+    build_module(cfg, (3, 84, 84), [0.5] * 3, [0.25] * 3)
+    hydra.utils.instantiate(cfg.data)
+
+
+def test_eval_config_composes():
+    cfg = compose_config(["ckpt_path=x.ckpt", "data=omniglot"], name="eval")
+    assert cfg.num_test_tasks == 300 and cfg.data.dataset == "omniglot"
+    assert compose_config(["ckpt_path=x.ckpt"], name="eval").get("data") is None
+
+
+def test_invalid_override_is_a_clear_error():
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match="algo"):
+        compose_config(["algo=reptile"])
+    with pytest.raises(ConfigCompositionException, match="inner_stepz"):
+        compose_config(["algo.inner_stepz=3"])
