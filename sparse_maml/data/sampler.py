@@ -124,13 +124,18 @@ class EpisodeSampler:
             xs uint8 [T, N*K, C, H, W], ys int64 [T, N*K], xq uint8 [T, N*Q, C, H, W], yq int64 [T, N*Q].
         """
         t, shape = len(episodes), self.store.images.shape[1:]
-        images = self.store.images
-        xs = images.index_select(0, torch.cat([e.support for e in episodes])).view(t, -1, *shape)
-        xq = images.index_select(0, torch.cat([e.query for e in episodes])).view(t, -1, *shape)
+        xs = self._gather(torch.cat([e.support for e in episodes])).view(t, -1, *shape)
+        xq = self._gather(torch.cat([e.query for e in episodes])).view(t, -1, *shape)
         labels = torch.arange(self.n_way)
         ys = labels.repeat_interleave(self.k_shot).expand(t, -1).contiguous()
         yq = labels.repeat_interleave(self.k_query).expand(t, -1).contiguous()
         return xs, ys, xq, yq
+
+    def _gather(self, index: torch.Tensor) -> torch.Tensor:
+        images = self.store.images
+        if images.device.type == "cpu":  # numpy's single-threaded copy: no thread start-up for a few MB
+            return torch.from_numpy(images.numpy()[index.numpy()])
+        return images.index_select(0, index.to(images.device))
 
     def state_dict(self) -> dict:
         """The stream position, with what identifies the stream (checked on load)."""
