@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
 import warnings
 from collections.abc import Iterable
@@ -23,9 +24,18 @@ from .store import ImageStore
 CACHE_VERSION = 1
 
 
+def _writable(folder: Path) -> bool:
+    """Writable, and not marked read-only (root may write anywhere, but a read-only dataset stays untouched)."""
+    try:
+        mode = folder.stat().st_mode
+    except OSError:
+        return False
+    return folder.is_dir() and os.access(folder, os.W_OK) and bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
 def default_cache_dir(root: Path | None) -> Path:
     """`<root>/.sparse_maml_cache` when root is writable, else `$XDG_CACHE_HOME/sparse_maml` (~/.cache)."""
-    if root is not None and root.is_dir() and os.access(root, os.W_OK):
+    if root is not None and _writable(root):
         return root / ".sparse_maml_cache"
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "sparse_maml"
@@ -74,6 +84,7 @@ def write_cache(path: Path, store: ImageStore, source_fingerprint: str) -> bool:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             torch.save({"version": CACHE_VERSION, "fingerprint": source_fingerprint, "store": store.to_dict()}, f)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a cache is as readable as the data it comes from
         os.replace(tmp, path)
         return True
     except OSError as e:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -21,29 +22,42 @@ MetaBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 class _StreamStarts(Sampler[int]):
     """First episode index of each training meta-batch of an epoch. Runs in the main process (also with
-    workers), so advancing the stream here keeps its position right in the process that checkpoints."""
+    workers), so advancing the stream here keeps its position right in the process that checkpoints.
 
-    def __init__(self, stream: EpisodeSampler, batches: int, tasks: int) -> None:
-        self.stream, self.batches, self.tasks = stream, batches, tasks
+    Under a Trainer, `pending` holds the starts handed out but not yet trained on (the loader prefetches): a new
+    iterator (next epoch, or a resumed run) goes back to the first of them, so no meta-batch is skipped."""
+
+    def __init__(self, stream: EpisodeSampler, batches: int, tasks: int, pending: deque[int] | None = None) -> None:
+        self.stream, self.batches, self.tasks, self.pending = stream, batches, tasks, pending
 
     def __len__(self) -> int:
         return self.batches
 
     def __iter__(self) -> Iterator[int]:
+        if self.pending:
+            self.stream.position = self.pending[0]
+            self.pending.clear()
         for _ in range(self.batches):
             start = self.stream.position
             self.stream.position = start + self.tasks
+            if self.pending is not None:
+                self.pending.append(start)
             yield start
 
 
 class _StreamBatches(Dataset):
-    """Meta-batch of `tasks` consecutive training episodes starting at a stream index."""
+    """This rank's share of the meta-batch of `tasks` consecutive training episodes starting at a stream index:
+    episodes start + rank * tasks / world ... start + (rank + 1) * tasks / world - 1."""
 
-    def __init__(self, stream: EpisodeSampler, tasks: int) -> None:
-        self.stream, self.tasks = stream, tasks
+    def __init__(self, stream: EpisodeSampler, tasks: int, rank: int = 0, world: int = 1) -> None:
+        if tasks % world:
+            raise ValueError(f"meta_batch_size={tasks} is not divisible by the number of ranks ({world})")
+        self.stream, self.tasks, self.rank, self.world = stream, tasks, rank, world
 
     def __getitem__(self, start: int) -> MetaBatch:
-        return self.stream.batch([self.stream.episode(i) for i in range(start, start + self.tasks)])
+        share = self.tasks // self.world
+        first = start + self.rank * share
+        return self.stream.batch([self.stream.episode(i) for i in range(first, first + share)])
 
 
 class _FixedBatches(Dataset):
@@ -132,7 +146,10 @@ class EpisodicDataModule(pl.LightningDataModule):
         self._samplers: dict[str, EpisodeSampler] = {}
         self._episodes: dict[str, list[Episode]] = {}
         self._restored_position: int | None = None
-        self._train_batches_seen = 0  # seeds augmentation, so that a resumed run augments identically
+        self._train_batches_seen = 0
+        # Starts of the training meta-batches handed to the trainer's loader and not yet trained on: the first of
+        # them is the exact stream position at any batch boundary, whatever the loader prefetched.
+        self._pending: deque[int] = deque()
 
     # data
     def store(self, stage: str) -> ImageStore:
@@ -192,21 +209,37 @@ class EpisodicDataModule(pl.LightningDataModule):
                     )
 
     # loaders
+    def _rank(self) -> tuple[int, int]:
+        """(rank, number of ranks) of the trainer this module is attached to; (0, 1) without one."""
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
     def train_dataloader(self) -> DataLoader:
+        """Each rank gets its share of every meta-batch; all ranks advance the stream by meta_batch_size."""
         stream = self.sampler("train")
-        return DataLoader(
-            _StreamBatches(stream, self.meta_batch_size),
+        rank, world = self._rank()
+        pending = self._pending if self.trainer is not None else None
+        return _TrainLoader(
+            self,
+            _StreamBatches(stream, self.meta_batch_size, rank, world),
             batch_size=None,
-            sampler=_StreamStarts(stream, self.train_batches_per_epoch, self.meta_batch_size),
+            sampler=_StreamStarts(stream, self.train_batches_per_epoch, self.meta_batch_size, pending),
             num_workers=self.num_workers,
+            generator=torch.Generator(),  # not the global one: making an iterator then leaves global RNG alone
         )
 
     def _eval_loader(self, stage: str) -> DataLoader:
+        """The fixed episodes of a stage; with several ranks each gets a contiguous share (no padding, so that
+        every episode is evaluated exactly once and the gathered metrics equal a single process's)."""
+        episodes = self.episodes(stage)
+        rank, world = self._rank()
+        share = episodes[rank * len(episodes) // world : (rank + 1) * len(episodes) // world]
         return DataLoader(
-            _FixedBatches(self.sampler(stage), self.episodes(stage), self.eval_batch_size),
+            _FixedBatches(self.sampler(stage), share, self.eval_batch_size),
             batch_size=None,
             shuffle=False,
             num_workers=self.num_workers,
+            generator=torch.Generator(),
         )
 
     def val_dataloader(self) -> DataLoader:
@@ -232,13 +265,29 @@ class EpisodicDataModule(pl.LightningDataModule):
         xs, ys, xq, yq = batch
         if self.trainer is not None and self.trainer.training:
             self._train_batches_seen += 1
+            start = self._pending.popleft() if self._pending else None
             if self.augment:
-                g = torch.Generator(device=xs.device)
-                g.manual_seed(episode_seed("augment", self.seed, self._train_batches_seen) >> 1)
-                xs, xq = (
-                    aug.augment(aug.to_unit(x), self.crop_padding, self.hflip, self.color_jitter, g) for x in (xs, xq)
-                )
+                xs, xq = self._augment(xs, xq, start)
         return self.normalize(xs), ys, self.normalize(xq), yq
+
+    def _augment(self, xs: torch.Tensor, xq: torch.Tensor, start: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augment each task with a generator seeded by its episode index: the same images whatever the meta-batch
+        is split into (ranks) and wherever a run was resumed."""
+        if start is None:  # a loader made outside a trainer: seed by the batch count
+            seeds = [episode_seed("augment", self.seed, self._train_batches_seen) >> 1]
+            groups = [slice(None)]
+        else:
+            rank, world = self._rank()
+            first = start + rank * (self.meta_batch_size // world)
+            seeds = [episode_seed("augment", self.seed, first + t) >> 1 for t in range(xs.shape[0])]
+            groups = [slice(t, t + 1) for t in range(xs.shape[0])]
+        out_s, out_q = [], []
+        for seed, sl in zip(seeds, groups):
+            g = torch.Generator(device=xs.device)
+            g.manual_seed(seed)
+            out_s.append(aug.augment(aug.to_unit(xs[sl]), self.crop_padding, self.hflip, self.color_jitter, g))
+            out_q.append(aug.augment(aug.to_unit(xq[sl]), self.crop_padding, self.hflip, self.color_jitter, g))
+        return torch.cat(out_s), torch.cat(out_q)
 
     # info
     @property
@@ -252,11 +301,18 @@ class EpisodicDataModule(pl.LightningDataModule):
         return self.store("train").num_classes
 
     # checkpoints
-    def state_dict(self) -> dict[str, Any]:
-        """Training stream position (exact at epoch ends), augmentation counter and normalisation constants."""
+    @property
+    def train_position(self) -> int:
+        """Index of the next training episode to train on (under a trainer: exact at every batch boundary)."""
+        if self._pending:
+            return self._pending[0]
         position = self._samplers["train"].position if "train" in self._samplers else self._restored_position
+        return position or 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """Training stream position, augmentation counter and normalisation constants."""
         return {
-            "train_position": position or 0,
+            "train_position": self.train_position,
             "train_batches_seen": self._train_batches_seen,
             "mean": self.mean,
             "std": self.std,
@@ -265,7 +321,27 @@ class EpisodicDataModule(pl.LightningDataModule):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._restored_position = int(state_dict.get("train_position", 0))
         self._train_batches_seen = int(state_dict.get("train_batches_seen", 0))
+        self._pending.clear()
         if "train" in self._samplers:
             self._samplers["train"].position = self._restored_position
         if state_dict.get("mean") is not None and self.hparams.get("mean") is None:
             self.mean, self.std = state_dict["mean"], state_dict["std"]
+
+
+class _TrainLoader(DataLoader):
+    """The training loader, resumable in Lightning's sense (``state_dict`` / ``load_state_dict``): its state is the
+    datamodule's stream position, so that Lightning knows a mid-epoch checkpoint resumes exactly."""
+
+    def __init__(self, datamodule: EpisodicDataModule, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.datamodule = datamodule
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"train_position": self.datamodule.train_position}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        dm = self.datamodule
+        dm._pending.clear()
+        dm._restored_position = int(state_dict["train_position"])
+        if "train" in dm._samplers:
+            dm._samplers["train"].position = dm._restored_position

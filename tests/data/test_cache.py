@@ -59,3 +59,17 @@ def test_cache_location(tmp_path, monkeypatch):
     a = cache_path(tmp_path, "omniglot", tmp_path, "background", {"image_size": 28})
     b = cache_path(tmp_path, "omniglot", tmp_path, "background", {"image_size": 32})
     assert a != b and a.parent == tmp_path and a.name.startswith("omniglot-background-")
+
+
+def test_read_only_root_is_not_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    root = tmp_path / "omniglot"
+    write_omniglot(root, "background", {"Alpha": 2}, drawers=2)
+    root.chmod(0o555)  # read-only, as a shared dataset folder (root may still write: the mode bits decide)
+    try:
+        assert load_split("omniglot", root, "background").from_cache is False
+        assert load_split("omniglot", root, "background").from_cache is True
+        assert sorted(p.name for p in root.iterdir()) == ["images_background"]
+        assert list((tmp_path / "xdg" / "sparse_maml").glob("omniglot-background-*.pt"))
+    finally:
+        root.chmod(0o755)
