@@ -1,0 +1,209 @@
+"""Draw the paper's figures from finished runs: ``python -m sparse_maml.figures RUN_OR_MULTIRUN_DIR ... --out DIR``.
+
+A run folder is what train.py writes: ``.hydra/config.yaml``, ``history.json`` (sparsity per layer over training,
+validation accuracy) and ``results.json`` (test accuracy, final sparsity). Runs are grouped by their configuration
+without the seed; groups with several seeds are drawn as mean ± std. Every configuration key that differs between
+the groups (for example ``algo.inner_steps``, ``algo.inner_lr``, ``model.hidden``, ``algo.mask_init_sparsity``)
+gets a figure of final update sparsity and test accuracy against it, per algorithm (the paper's Figures 1-3), and
+the sparse runs get their per-layer sparsity curves over training (Figure 1, centre).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+# Keys that name a run but do not change what it computes.
+IGNORED = (
+    "seed",
+    "data.seed",
+    "paths.",
+    "logger.",
+    "callbacks.",
+    "task_name",
+    "ckpt_path",
+    "trainer.default_root_dir",
+    "trainer.enable_progress_bar",
+    "test_after_fit",
+    "hydra.",
+)
+
+
+class Run:
+    """One finished run folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.results: dict[str, Any] = json.loads((path / "results.json").read_text())
+        history = path / "history.json"
+        self.history: dict[str, Any] = json.loads(history.read_text()) if history.exists() else {}
+        config = path / ".hydra" / "config.yaml"
+        self.config = _flatten(OmegaConf.to_container(OmegaConf.load(config))) if config.exists() else {}
+        self.algorithm: str = self.results.get("algorithm") or str(self.config.get("algo.name", "?"))
+        self.seed = self.config.get("seed", 0)
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for k, v in tree.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: tree}
+
+
+def find_runs(paths: list[Path]) -> list[Run]:
+    """Every run folder (holding results.json) under the given folders."""
+    found = sorted({p.parent for root in paths for p in Path(root).rglob("results.json")})
+    if not found:
+        raise FileNotFoundError(f"no results.json under {', '.join(map(str, paths))}: pass run or multirun folders")
+    return [Run(p) for p in found]
+
+
+def varying_keys(runs: list[Run]) -> list[str]:
+    """Configuration keys whose value differs between runs (seeds and bookkeeping excluded)."""
+    keys = set().union(*(r.config for r in runs))
+    keep = []
+    for key in sorted(keys):
+        if key.startswith(IGNORED) or key in IGNORED or key == "algo.name":
+            continue
+        if len({json.dumps(r.config.get(key), sort_keys=True) for r in runs}) > 1:
+            keep.append(key)
+    return keep
+
+
+def _sortable(value: Any) -> tuple[int, Any]:
+    return (0, value) if isinstance(value, (int, float)) else (1, str(value))
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def plot_versus(runs: list[Run], key: str, out: Path) -> Path:
+    """Final network update sparsity (sparse algorithms) and test accuracy against ``key``, per algorithm."""
+    fig, (ax_s, ax_a) = plt.subplots(1, 2, figsize=(10, 4))
+    by_algo: dict[str, dict[Any, list[Run]]] = defaultdict(lambda: defaultdict(list))
+    for r in runs:
+        by_algo[r.algorithm][r.config.get(key)].append(r)
+    for algo, groups in sorted(by_algo.items()):
+        xs = sorted(groups, key=_sortable)
+        acc = [_mean_std([100 * r.results["accuracy"] for r in groups[x]]) for x in xs]
+        ax_a.errorbar(
+            [str(x) for x in xs], [m for m, _ in acc], yerr=[s for _, s in acc], marker="o", capsize=3, label=algo
+        )
+        if any("network" in r.results.get("sparsity", {}) for g in groups.values() for r in g):
+            sp = [_mean_std([100 * r.results["sparsity"]["network"] for r in groups[x]]) for x in xs]
+            ax_s.errorbar(
+                [str(x) for x in xs], [m for m, _ in sp], yerr=[s for _, s in sp], marker="o", capsize=3, label=algo
+            )
+    ax_s.set(xlabel=key, ylabel="final update sparsity (%)", title="update sparsity")
+    ax_a.set(xlabel=key, ylabel="test accuracy (%)", title="test accuracy (mean ± std over seeds)")
+    for ax in (ax_s, ax_a):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out / f"vs_{key.replace('.', '_')}.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_layer_curves(runs: list[Run], keys: list[str], out: Path) -> list[Path]:
+    """Per-layer update sparsity over training for each configuration of the masked runs, mean ± std over seeds."""
+    groups: dict[str, list[Run]] = defaultdict(list)
+    for r in runs:
+        if r.history.get("sparsity"):
+            label = ", ".join([r.algorithm] + [f"{k.split('.')[-1]}={r.config.get(k)}" for k in keys])
+            groups[label].append(r)
+    paths = []
+    for i, (label, members) in enumerate(sorted(groups.items())):
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        layers = list(members[0].history["sparsity"][-1]["layers"])
+        length = min(len(r.history["sparsity"]) for r in members)
+        steps = [rec["step"] for rec in members[0].history["sparsity"][:length]]
+        for layer in [*layers, "network"]:
+            curves = [
+                [
+                    100 * (rec["network"] if layer == "network" else rec["layers"][layer])
+                    for rec in r.history["sparsity"][:length]
+                ]
+                for r in members
+            ]
+            mean = [statistics.fmean(c) for c in zip(*curves)]
+            std = [statistics.stdev(c) if len(c) > 1 else 0.0 for c in zip(*curves)]
+            style = {"color": "k", "linestyle": "--"} if layer == "network" else {}
+            line = ax.plot(steps, mean, label=layer, **style)[0]
+            ax.fill_between(
+                steps,
+                [m - s for m, s in zip(mean, std)],
+                [m + s for m, s in zip(mean, std)],
+                color=line.get_color(),
+                alpha=0.2,
+            )
+        ax.set(
+            xlabel="meta-training step",
+            ylabel="update sparsity (%)",
+            title=f"{label} ({len(members)} seed{'s' if len(members) > 1 else ''})",
+        )
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        path = out / f"sparsity_curves_{i}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def summary_table(runs: list[Run], keys: list[str]) -> str:
+    """A markdown table: one row per configuration, test accuracy and final sparsity as mean ± std over seeds."""
+    groups: dict[tuple, list[Run]] = defaultdict(list)
+    for r in runs:
+        groups[(r.algorithm, *(json.dumps(r.config.get(k)) for k in keys))].append(r)
+    head = ["algorithm", *keys, "seeds", "test acc (%)", "95% CI (%)", "network sparsity (%)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    order = lambda kv: (kv[0][0], [_sortable(json.loads(v)) for v in kv[0][1:]])  # noqa: E731
+    for key, members in sorted(groups.items(), key=order):
+        acc = _mean_std([100 * r.results["accuracy"] for r in members])
+        ci = statistics.fmean(100 * r.results["ci95"] for r in members)
+        sparsity = [
+            100 * r.results["sparsity"]["network"] for r in members if "network" in r.results.get("sparsity", {})
+        ]
+        sp = "{:.1f} ± {:.1f}".format(*_mean_std(sparsity)) if sparsity else "-"
+        lines.append(
+            "| " + " | ".join([*key, str(len(members)), f"{acc[0]:.2f} ± {acc[1]:.2f}", f"{ci:.2f}", sp]) + " |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m sparse_maml.figures", description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run folders or multirun folders")
+    parser.add_argument("--out", type=Path, default=Path("figures"), help="folder for the PNG files and summary.md")
+    args = parser.parse_args(argv)
+    runs = find_runs(args.runs)
+    keys = varying_keys(runs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    written = [plot_versus(runs, k, args.out) for k in keys]
+    written += plot_layer_curves(runs, keys, args.out)
+    table = summary_table(runs, keys)
+    (args.out / "summary.md").write_text(table + "\n")
+    print(f"{len(runs)} runs; varying: {', '.join(keys) or 'nothing but the seed'}")
+    print(table)
+    for path in written:
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""The figures command on tiny fake run folders."""
+
+import json
+
+import pytest
+import yaml
+
+from sparse_maml.figures import find_runs, main, varying_keys
+
+
+def fake_run(path, algo, steps, seed, acc, sparsity):
+    (path / ".hydra").mkdir(parents=True)
+    config = {
+        "seed": seed,
+        "algo": {"name": algo, "inner_steps": steps, "inner_lr": 0.1},
+        "data": {"seed": seed, "k_shot": 1},
+        "paths": {"output_dir": str(path)},
+    }
+    (path / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    masked = algo == "sparse_maml"
+    results = {
+        "accuracy": acc,
+        "ci95": 0.01,
+        "num_tasks": 300,
+        "algorithm": algo,
+        "dataset": "embedded",
+        "sparsity": {"network": sparsity, "body.block1.conv": sparsity + 0.1} if masked else {},
+    }
+    (path / "results.json").write_text(json.dumps(results))
+    history = {
+        "sparsity": [
+            {"step": s, "network": 0.5, "layers": {"body.block1.conv": 0.5, "head": 0.5 - s / 100}}
+            for s in range(0, 30, 10)
+        ]
+        if masked
+        else [],
+        "val": [],
+    }
+    (path / "history.json").write_text(json.dumps(history))
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    i = 0
+    for algo in ("sparse_maml", "fomaml"):
+        for steps in (5, 25):
+            for seed, acc in ((0, 0.5), (1, 0.6)):
+                fake_run(tmp_path / "multirun" / str(i), algo, steps, seed, acc + steps / 100, 0.6 + steps / 100)
+                i += 1
+    return tmp_path / "multirun"
+
+
+def test_varying_keys_ignore_seeds(sweep):
+    runs = find_runs([sweep])
+    assert len(runs) == 8
+    assert varying_keys(runs) == ["algo.inner_steps"]
+
+
+def test_figures_command(sweep, tmp_path, capsys):
+    out = tmp_path / "figs"
+    main([str(sweep), "--out", str(out)])
+    assert (out / "vs_algo_inner_steps.png").stat().st_size > 5000
+    curves = sorted(out.glob("sparsity_curves_*.png"))
+    assert len(curves) == 2  # the two sparse_maml configurations; fomaml has no mask
+    table = (out / "summary.md").read_text()
+    # steps=25: accuracies 0.75 and 0.85 -> 80.00 ± 7.07; sparsity 85%
+    assert "| sparse_maml | 25 | 2 | 80.00 ± 7.07 | 1.00 | 85.0 ± 0.0 |" in table
+    assert "| fomaml | 5 | 2 | 60.00 ± 7.07 | 1.00 | - |" in table
+    assert "algo.inner_steps" in capsys.readouterr().out
+
+
+def test_no_runs_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no results.json"):
+        main([str(tmp_path)])
