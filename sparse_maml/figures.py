@@ -96,16 +96,28 @@ def plot_versus(runs: list[Run], key: str, out: Path) -> Path:
     by_algo: dict[str, dict[Any, list[Run]]] = defaultdict(lambda: defaultdict(list))
     for r in runs:
         by_algo[r.algorithm][r.config.get(key)].append(r)
-    for algo, groups in sorted(by_algo.items()):
+    for color, (algo, groups) in enumerate(sorted(by_algo.items())):
         xs = sorted(groups, key=_sortable)
         acc = [_mean_std([100 * r.results["accuracy"] for r in groups[x]]) for x in xs]
         ax_a.errorbar(
-            [str(x) for x in xs], [m for m, _ in acc], yerr=[s for _, s in acc], marker="o", capsize=3, label=algo
+            [str(x) for x in xs],
+            [m for m, _ in acc],
+            yerr=[s for _, s in acc],
+            marker="o",
+            capsize=3,
+            label=algo,
+            color=f"C{color}",
         )
         if any("network" in r.results.get("sparsity", {}) for g in groups.values() for r in g):
             sp = [_mean_std([100 * r.results["sparsity"]["network"] for r in groups[x]]) for x in xs]
             ax_s.errorbar(
-                [str(x) for x in xs], [m for m, _ in sp], yerr=[s for _, s in sp], marker="o", capsize=3, label=algo
+                [str(x) for x in xs],
+                [m for m, _ in sp],
+                yerr=[s for _, s in sp],
+                marker="o",
+                capsize=3,
+                label=algo,
+                color=f"C{color}",
             )
     ax_s.set(xlabel=key, ylabel="final update sparsity (%)", title="update sparsity")
     ax_a.set(xlabel=key, ylabel="test accuracy (%)", title="test accuracy (mean ± std over seeds)")
