@@ -1,9 +1,13 @@
 """Meta-train an algorithm: python train.py algo=sparse_maml [model=...] [data=...] [trainer=...] [key=value ...]"""
 
+import json
+import os
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
-from sparse_maml.run import train
+from sparse_maml.run import DDP_JOB_ENV, train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -13,4 +17,7 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    if os.environ.get("LOCAL_RANK", "0") != "0" and DDP_JOB_ENV in os.environ:
+        # A DDP rank started by Lightning with the parent's command line: run the parent's job, not its sweep.
+        sys.argv = [sys.argv[0], *json.loads(os.environ[DDP_JOB_ENV])]
     main()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor
 from torchmetrics import CatMetric, MeanMetric
 
@@ -15,7 +19,7 @@ from .models import build_backbone
 
 
 class NonFiniteLossError(RuntimeError):
-    """Raised when the meta-training loss becomes NaN or infinite."""
+    """Raised when the meta-training loss (or a parameter to be checkpointed) becomes NaN or infinite."""
 
 
 class MetaLearner(pl.LightningModule):
@@ -66,8 +70,20 @@ class MetaLearner(pl.LightningModule):
         self.register_buffer("mean", torch.tensor(mean or [0.0] * in_channels).view(-1, 1, 1), persistent=True)
         self.register_buffer("std", torch.tensor(std or [1.0] * in_channels).view(-1, 1, 1), persistent=True)
         self.train_loss, self.train_acc = MeanMetric(), MeanMetric()
+        # Saved with the weights, so that the epoch means of a run resumed mid-epoch include the batches before.
+        self.train_loss.persistent(True)
+        self.train_acc.persistent(True)
         self.val_accs, self.test_accs = CatMetric(), CatMetric()
-        self.last_good_checkpoint: str | None = None
+        self.best_val_acc: float | None = None
+        self._rng_to_restore: dict[str, Any] | None = None
+
+    @property
+    def last_good_checkpoint(self) -> str | None:
+        """The last checkpoint written completely (or resumed from), as recorded by the trainer's checkpoint IO."""
+        trainer = self._trainer
+        if trainer is None:
+            return None
+        return getattr(trainer.strategy.checkpoint_io, "last_saved", None)
 
     # ---- optimisation -------------------------------------------------------------------------------------
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
@@ -83,13 +99,10 @@ class MetaLearner(pl.LightningModule):
         for opt in optimizers:
             opt.zero_grad()
         surrogate, loss, acc = self.algo.meta_loss(*batch)
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"{self.hparams.algorithm}: the meta-training loss is {loss.item()} at global step "
-                f"{self.global_step} (epoch {self.current_epoch}); last good checkpoint: "
-                f"{self.last_good_checkpoint or 'none saved yet'}. Lower the inner or outer learning rate, "
-                "or set algo.grad_clip."
-            )
+        # One decision for all ranks, so that they all stop (a rank that raised alone would hang the others).
+        finite = bool(torch.isfinite(loss.detach()))
+        if not self.trainer.strategy.reduce_boolean_decision(finite, all=True):
+            self._non_finite(f"the meta-training loss is {loss.item() if not finite else 'not finite on another rank'}")
         self.manual_backward(surrogate)
         if self.hparams.grad_clip:
             for opt in optimizers:
@@ -103,6 +116,41 @@ class MetaLearner(pl.LightningModule):
         self.log("train/loss", self.train_loss, on_step=True, on_epoch=True, prog_bar=True)
         self.log("train/acc", self.train_acc, on_step=True, on_epoch=True, prog_bar=True)
         return loss
+
+    def _non_finite(self, what: str) -> None:
+        last = self.trainer.strategy.broadcast(self.last_good_checkpoint)  # rank 0 is the one that writes
+        raise NonFiniteLossError(
+            f"{self.hparams.algorithm}: {what} at global step {self.global_step} (epoch {self.current_epoch}); "
+            f"last good checkpoint: {last or 'none saved yet'}. Lower the inner or outer learning rate, "
+            "or set algo.grad_clip."
+        )
+
+    # ---- checkpoints ----------------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.trainer.state.fn == TrainerFn.FITTING and not all(torch.isfinite(p).all() for p in self.parameters()):
+            # Never replace a good checkpoint with a broken one.
+            self._non_finite("a parameter is not finite")
+        checkpoint["rng_states"] = _rng_states()
+        checkpoint["best_val_acc"] = self.best_val_acc
+        wandb_id = next((lg.version for lg in self.trainer.loggers if isinstance(lg, WandbLogger)), None)
+        if wandb_id is not None:
+            checkpoint["wandb_run_id"] = wandb_id
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.best_val_acc = checkpoint.get("best_val_acc")
+        self._rng_to_restore = checkpoint.get("rng_states")
+
+    def on_train_epoch_start(self) -> None:
+        # Lightning skips this hook when it resumes inside an epoch (or at its end), so the restored sums of that
+        # epoch are kept, and are cleared only when a new epoch starts.
+        self.train_loss.reset()
+        self.train_acc.reset()
+
+    def on_train_start(self) -> None:
+        # Restored here, not on load: from now on the state evolves exactly as in the run that saved it.
+        if self._rng_to_restore is not None:
+            _set_rng_states(self._rng_to_restore)
+            self._rng_to_restore = None
 
     # ---- evaluation ---------------------------------------------------------------------------------------
     def episode_accuracies(self, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor) -> Tensor:
@@ -130,9 +178,13 @@ class MetaLearner(pl.LightningModule):
         accs = metric.compute().flatten().float()
         metric.reset()
         mean, ci = mean_ci95(accs)
+        # metric.compute() gathered the episodes of every rank: the values are the same on all ranks.
         self.log(f"{stage}/acc", mean, sync_dist=False, prog_bar=True)
         self.log(f"{stage}/acc_ci95", ci, sync_dist=False)
         self.log(f"{stage}/num_tasks", float(accs.numel()), sync_dist=False)
+        if stage == "val" and not self.trainer.sanity_checking:
+            self.best_val_acc = mean if self.best_val_acc is None else max(self.best_val_acc, mean)
+            self.log("val/acc_best", self.best_val_acc, sync_dist=False)
 
     # ---- user-facing helpers ------------------------------------------------------------------------------
     def normalize(self, x: Tensor) -> Tensor:
@@ -140,6 +192,28 @@ class MetaLearner(pl.LightningModule):
         x = x.to(self.mean.device)
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
         return (x - self.mean) / self.std
+
+
+def _rng_states() -> dict[str, Any]:
+    """Global RNG states as tensors and plain Python values (loadable with torch.load(weights_only=True))."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    name, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def mean_ci95(values: Tensor) -> tuple[float, float]:

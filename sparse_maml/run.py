@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import WandbLogger
 
-from .callbacks import TrainingCurves, sparsity_metrics
+from .callbacks import LastCheckpoint, TrainingCurves, sparsity_metrics
+from .checkpointing import AtomicCheckpointIO, read_checkpoint_entry
+from .checks import check_config
 from .data import EpisodicDataModule
 from .module import MetaLearner
 
 log = logging.getLogger(__name__)
+
+#: The Hydra overrides of the job a DDP rank-0 process is running, for the ranks Lightning starts (see train.py).
+DDP_JOB_ENV = "SPARSE_MAML_DDP_JOB"
 
 
 def build_datamodule(data_cfg: DictConfig) -> EpisodicDataModule:
@@ -53,43 +60,82 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
     return [hydra.utils.instantiate(c) for c in group.values() if c is not None and "_target_" in c]
 
 
-def _resolve_ckpt(ckpt_path: str | None, output_dir: Path) -> str | None:
-    if ckpt_path in (None, "last"):
-        last = output_dir / "checkpoints" / "last.ckpt"
-        if ckpt_path == "last" and not last.exists():
+def _resolve_ckpt(ckpt_path: str | None, last: Path) -> str | None:
+    """The checkpoint to resume from: None, ``last`` (the run folder's resume checkpoint) or a path."""
+    if ckpt_path is None:
+        return None
+    if ckpt_path == "last":
+        if not last.exists():
             raise FileNotFoundError(
                 f"ckpt_path=last but {last} does not exist: point hydra.run.dir at the run to "
                 "resume, or pass the checkpoint's path"
             )
-        return str(last) if ckpt_path == "last" else None
+        return str(last)
     if not Path(ckpt_path).exists():
         raise FileNotFoundError(f"checkpoint {ckpt_path} does not exist")
-    return ckpt_path
+    return str(ckpt_path)
+
+
+def _share_job_with_ddp_ranks(cfg: DictConfig) -> None:
+    """Lightning starts DDP ranks 1.. by re-running the script with this process's command line, which in a Hydra
+    multirun is the whole sweep: record the job's own overrides and folder for train.py to give them instead."""
+    if "LOCAL_RANK" in os.environ or not HydraConfig.initialized():
+        return
+    overrides = list(HydraConfig.get().overrides.task)
+    os.environ[DDP_JOB_ENV] = json.dumps(
+        [*overrides, f'hydra.run.dir="{cfg.paths.output_dir}"', "hydra.output_subdir=null"]
+    )
+
+
+def _build_loggers(cfg: DictConfig, ckpt_path: str | None) -> list[Any]:
+    """The configured loggers; a resumed run continues the W&B run of its checkpoint."""
+    loggers = []
+    wandb_id = read_checkpoint_entry(ckpt_path, "wandb_run_id") if ckpt_path else None
+    for c in (cfg.get("logger") or {}).values():
+        if c is None or "_target_" not in c:
+            continue
+        target = hydra.utils.get_class(c._target_)
+        if wandb_id and issubclass(target, WandbLogger):
+            loggers.append(hydra.utils.instantiate(c, id=wandb_id, resume="allow"))
+        else:
+            loggers.append(hydra.utils.instantiate(c))
+    return loggers
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Meta-train, then test the best checkpoint; returns the test metrics (and paths)."""
+    """Meta-train (or resume, with ``ckpt_path``), then test the best checkpoint; returns the test metrics."""
+    _share_job_with_ddp_ranks(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
-    dm = build_datamodule(cfg.data)
-    module = build_module(cfg, dm.image_shape, *dm._stats())
     callbacks = _instantiate_all(cfg.get("callbacks"))
-    loggers = _instantiate_all(cfg.get("logger"))
+    last = next((c for c in callbacks if isinstance(c, LastCheckpoint)), None)
+    ckpt_path = _resolve_ckpt(cfg.get("ckpt_path"), last.path if last else output_dir / "checkpoints" / "last.ckpt")
+    dm = build_datamodule(cfg.data)
+    loggers = _build_loggers(cfg, ckpt_path)
+    checkpoint_io = AtomicCheckpointIO()
+    checkpoint_io.last_saved = ckpt_path
+    trainer: pl.Trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[checkpoint_io]
+    )
+    check_config(cfg, dm, trainer.world_size, trainer._accelerator_connector.use_distributed_sampler)
+    module = build_module(cfg, dm.image_shape, *dm._stats())
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
-    if checkpoint is not None:
-        module.last_good_checkpoint = str(Path(checkpoint.dirpath) / "last.ckpt")
-    trainer.fit(module, datamodule=dm, ckpt_path=_resolve_ckpt(cfg.get("ckpt_path"), output_dir))
+    if ckpt_path:
+        log.info("resuming from %s", ckpt_path)
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
 
     results: dict[str, Any] = {"run_dir": str(output_dir)}
+    checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
     best = checkpoint.best_model_path if checkpoint is not None else ""
     if cfg.get("test_after_fit", True):
         # The best checkpoint by val/acc, as in the paper; the final weights when nothing was validated.
         trainer.test(module, datamodule=dm, ckpt_path=best or None, verbose=False)
         results.update(_results(trainer, module, dm, best or "final weights"))
-        (output_dir / "results.json").write_text(json.dumps(results, indent=2))
+        if trainer.is_global_zero:
+            (output_dir / "results.json").write_text(json.dumps(results, indent=2))
+    if not trainer.is_global_zero:
+        return results
     for logger in loggers:
         if isinstance(logger, WandbLogger):
             logger.experiment.finish()  # flush the run files now, not at interpreter exit

@@ -1,6 +1,7 @@
-"""Lightning callbacks: sparsity logging and the end-of-training figure."""
+"""Lightning callbacks: the resume checkpoint, sparsity logging and the end-of-training figure."""
 
+from .checkpoint import LastCheckpoint
 from .figures import TrainingCurves
 from .sparsity import SparsityLogger, sparsity_metrics
 
-__all__ = ["SparsityLogger", "TrainingCurves", "sparsity_metrics"]
+__all__ = ["LastCheckpoint", "SparsityLogger", "TrainingCurves", "sparsity_metrics"]

@@ -127,7 +127,8 @@ def test_trainer_checkpoint_resume_continues_stream(tmp_path, monkeypatch):
     monkeypatch.setattr(aug, "augment", lambda x, *a: calls.append(x.shape) or original(x, *a))
     full, _ = _fit(EpisodicDataModule(**SMALL, augment=True, crop_padding=2), 3, tmp_path / "full")
     assert full.dtypes == {torch.float32}
-    assert len(calls) == 2 * 9  # support and query of training batches only, never validation
+    # support and query of each task (seeded by its episode index) of training batches only, never validation
+    assert len(calls) == 2 * 2 * 9 and all(shape[0] == 1 for shape in calls)
     first, trainer = _fit(EpisodicDataModule(**SMALL, augment=True, crop_padding=2), 2, tmp_path / "a")
     ckpt = tmp_path / "a.ckpt"
     trainer.save_checkpoint(ckpt)
