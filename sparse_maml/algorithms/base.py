@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from ..models.functional import Conv4Functional
 from .masks import grouped_sparsity, network_sparsity, tensor_sparsity
 
 Params = dict[str, Tensor]
@@ -81,6 +82,14 @@ class InnerLoopLearner(nn.Module):
             raise ValueError(f"{self.name}: no backbone parameter adapts in the inner loop")
         # When only the head adapts, body features are constant in the inner loop: compute them once.
         self.head_only = all(n.startswith("head.") for n in self.adapted)
+        #: use the lean functional forward (``models/functional.py``) when the backbone is a plain Conv4: equal to
+        #: the module's own forward up to rounding. None: for every dtype but float64, which is for verification
+        #: against reference computations, where the op-by-op module keeps rounding noise the same too.
+        self.fast_forward: bool | None = None
+        #: adapt the tasks of a meta-batch together (grouped convolutions) in first-order ``meta_loss`` and in
+        #: ``evaluate``; None: on GPU only (on CPU one task at a time is as fast and needs less memory).
+        self.batch_tasks: bool | None = None
+        self._functional = Conv4Functional(backbone) if Conv4Functional.supports(backbone) else None
         self.modulation = nn.ParameterDict()
         if self.modulated:
             params = dict(backbone.named_parameters())
@@ -126,48 +135,84 @@ class InnerLoopLearner(nn.Module):
         to ``predict``.
         """
         theta = {n: p.detach() for n, p in self.backbone.named_parameters()}
-        scales = self._scales(detach=True)
         with torch.enable_grad():
-            encode, model = self._encoders(theta, need_graph=False)
-            phi = {n: theta[n].detach().requires_grad_() for n in self.adapted}
-            phi, _ = self._inner_loop(
-                phi,
-                scales,
-                encode(xs),
-                ys,
-                self.inner_steps if steps is None else steps,
-                create_graph=False,
-                keep_sum=False,
-                model=model,
-            )
+            phi, _ = self._adapt_first_order(theta, xs, ys, self.inner_steps if steps is None else steps, False)
         return {**theta, **{n: p.detach() for n, p in phi.items()}}
 
     def predict(self, params: Params, x: Tensor) -> Tensor:
         """Logits [B, n_way] of the backbone with ``params`` on x [B, C, H, W]."""
-        return functional_call(self.backbone, params, (x,))
+        return self._forward(params, x, fused=None)
 
     def forward(self, xs: Tensor, ys: Tensor, xq: Tensor, steps: int | None = None) -> Tensor:
         """Adapt on one task's support set and return query logits [N*Q, n_way]."""
         return self.predict(self.adapt(xs, ys, steps), xq)
+
+    @torch.no_grad()
+    def evaluate(
+        self,
+        xs: Tensor,
+        ys: Tensor,
+        xq: Tensor,
+        yq: Tensor,
+        steps: int | None = None,
+        batched: bool | None = None,
+        chunk: int | None = None,
+    ) -> Tensor:
+        """Query accuracy [T] of each task of xs [T, N*K, C, H, W], ys [T, N*K], xq [T, N*Q, C, H, W], yq [T, N*Q]
+        after adapting to its support set with ``steps`` inner steps (default ``inner_steps``).
+
+        ``batched`` adapts ``chunk`` tasks at once with grouped convolutions (Conv4 only); None: as
+        ``batch_tasks`` says (on GPU only by default). Both give the accuracies of ``adapt`` and ``predict``
+        task by task. ``chunk`` defaults to as many tasks as keep one first-layer activation under 2^28 values.
+        """
+        steps = self.inner_steps if steps is None else steps
+        if not self._batched(xs, batched):
+            accs = [_accuracy(self.predict(self.adapt(xs[t], ys[t], steps), xq[t]), yq[t]) for t in range(len(xs))]
+            return torch.stack(accs)
+        fn = self._functional
+        if chunk is None:
+            per_task = max(xs.shape[1], xq.shape[1]) * fn.hidden * xs.shape[-1] * xs.shape[-2]
+            chunk = max(1, 2**28 // per_task)
+        theta = {n: p.detach() for n, p in self.backbone.named_parameters()}
+        accs = []
+        for lo in range(0, len(xs), chunk):
+            sl = slice(lo, lo + chunk)
+            tasks = len(xs[sl])
+            with torch.enable_grad():
+                phi, _ = self._adapt_tasks(theta, xs[sl], ys[sl], steps, keep_sum=False)
+            params = {**_expand(theta, tasks), **{n: p.detach() for n, p in phi.items()}}
+            logits = fn.forward_tasks(params, xq[sl], fused=True)
+            accs.append((logits.argmax(-1) == yq[sl]).float().mean(1))
+        return torch.cat(accs)
 
     def meta_loss(self, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(surrogate, query loss, query accuracy) over a meta-batch; ``surrogate.backward()`` writes the
         meta-gradients of the mean query loss over tasks into ``.grad`` of theta and m."""
         if xs.dim() != 5:
             raise ValueError(f"expected a meta-batch xs [T, N*K, C, H, W], got shape {tuple(xs.shape)}")
-        run = self._first_order_task if self.first_order else self._second_order_task
         tasks = xs.shape[0]
+        if self.first_order:
+            if self._batched(xs, None):
+                g_query, g_m, losses, accs = self._first_order_tasks(xs, ys, xq, yq)
+            else:
+                g_query, g_m, losses, accs = {}, {}, [], []
+                for t in range(tasks):
+                    g_q, g_sum, loss, acc = self._first_order_task(xs[t], ys[t], xq[t], yq[t])
+                    _accumulate(g_query, g_q)
+                    if self.modulated:
+                        _accumulate(g_m, {n: -self.inner_lr * g_q[n] * g_sum[n] for n in self.adapted})
+                    losses.append(loss)
+                    accs.append(acc)
+                losses, accs = torch.stack(losses), torch.stack(accs)
+            surrogate_loss = self._first_order_surrogate(g_query, g_m, tasks)
+            return surrogate_loss, losses.mean(), accs.mean()
         surrogate, losses, accs = [], [], []
         for t in range(tasks):
-            s, loss, acc = run(xs[t], ys[t], xq[t], yq[t])
+            s, loss, acc = self._second_order_task(xs[t], ys[t], xq[t], yq[t])
             surrogate.append(s)
             losses.append(loss)
             accs.append(acc)
-        if self.first_order:
-            surrogate_loss = self._first_order_surrogate(surrogate, tasks)
-        else:
-            surrogate_loss = torch.stack(surrogate).mean()
-        return surrogate_loss, torch.stack(losses).mean(), torch.stack(accs).mean()
+        return torch.stack(surrogate).mean(), torch.stack(losses).mean(), torch.stack(accs).mean()
 
     def meta_backward(self, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor) -> tuple[Tensor, Tensor]:
         """Accumulate the meta-gradients of a meta-batch into ``.grad``; returns (query loss, query accuracy)."""
@@ -176,6 +221,28 @@ class InnerLoopLearner(nn.Module):
         return loss, acc
 
     # ---- the engine ----------------------------------------------------------------------------------------
+    def _fast(self) -> Conv4Functional | None:
+        use = self.fast_forward
+        if use is None:
+            use = next(self.backbone.parameters()).dtype != torch.float64
+        return self._functional if use else None
+
+    def _batched(self, xs: Tensor, batched: bool | None) -> bool:
+        """Whether to run the tasks together: ``batched``, else ``batch_tasks``, else on GPU when possible."""
+        auto = batched is None and self.batch_tasks is None
+        if batched is None:
+            batched = self.batch_tasks if self.batch_tasks is not None else xs.is_cuda
+        if batched and self._fast() is None:
+            if auto:
+                return False
+            raise ValueError("running tasks together needs a Conv4 backbone and fast_forward=True")
+        return bool(batched)
+
+    def _forward(self, params: Params, x: Tensor, fused: bool | None) -> Tensor:
+        """Logits of the whole backbone with ``params`` (all of them) on x."""
+        fn = self._fast()
+        return fn(params, x, fused) if fn is not None else functional_call(self.backbone, params, (x,))
+
     def _scales(self, detach: bool) -> dict[str, Tensor | None]:
         if not self.modulated:
             return dict.fromkeys(self.adapted)
@@ -184,90 +251,149 @@ class InnerLoopLearner(nn.Module):
     def _encoders(self, frozen: Params, need_graph: bool) -> tuple[Callable[[Tensor], Tensor], Callable]:
         """(encode, model): ``model(phi, encode(x))`` are the logits with adapted parameters phi.
 
-        With only the head adapting, ``encode`` runs the body once per input; otherwise it is the identity.
+        With only the head adapting, ``encode`` runs the body once per input; otherwise it only puts x in the
+        layout the forward wants. ``need_graph``: second order (the fused, once-differentiable ops are not used).
         """
+        fn, fused = self._fast(), not need_graph
         if self.head_only:
             body = {n[len("body.") :]: p for n, p in frozen.items() if n.startswith("body.")}
+            head = {n: p for n, p in frozen.items() if n.startswith("head.")}
 
             def encode(x: Tensor) -> Tensor:
                 with torch.set_grad_enabled(need_graph):
+                    if fn is not None:
+                        return fn.body(frozen, x, fused)
                     return functional_call(self.backbone.body, body, (x,))
 
             def model(phi: Params, z: Tensor) -> Tensor:
+                if fn is not None:
+                    return fn.head({**head, **phi}, z)
                 return functional_call(self.backbone.head, {n[len("head.") :]: p for n, p in phi.items()}, (z,))
 
             return encode, model
 
         def model_full(phi: Params, x: Tensor) -> Tensor:
-            return functional_call(self.backbone, {**frozen, **phi}, (x,))
+            return self._forward({**frozen, **phi}, x, fused)
 
+        if fn is not None:
+            return (lambda x: x.contiguous(memory_format=torch.channels_last)), model_full
         return (lambda x: x), model_full
 
     def _inner_loop(
         self,
         phi: Params,
         scales: dict[str, Tensor | None],
-        zs: Tensor,
-        ys: Tensor,
+        loss_of: Callable[[Params], Tensor],
         steps: int,
         create_graph: bool,
         keep_sum: bool,
-        model: Callable[[Params, Tensor], Tensor],
     ) -> tuple[Params, list[Tensor] | None]:
-        """K steps of phi <- phi - alpha * s(m) * grad L(phi; support). First order (``create_graph=False``)
-        keeps no graph between steps; ``keep_sum`` also returns sum_k g_k."""
+        """K steps of phi <- phi - alpha * s(m) * grad loss_of(phi). First order (``create_graph=False``) keeps
+        no graph between steps; ``keep_sum`` also returns sum_k g_k."""
         names = list(phi)
+        params = [phi[n] for n in names]
+        s = [scales[n] for n in names]
         grad_sum: list[Tensor] | None = None
         for _ in range(steps):
-            loss = F.cross_entropy(model(phi, zs), ys)
-            grads = torch.autograd.grad(loss, [phi[n] for n in names], create_graph=create_graph)
-            if keep_sum:
-                grad_sum = list(grads) if grad_sum is None else [a + g for a, g in zip(grad_sum, grads)]
-            steps_ = [g if scales[n] is None else scales[n] * g for n, g in zip(names, grads)]
+            grads = torch.autograd.grad(loss_of(dict(zip(names, params))), params, create_graph=create_graph)
+            steps_ = [g if sc is None else sc * g for g, sc in zip(grads, s)]
             if create_graph:
-                phi = {n: phi[n] - self.inner_lr * d for n, d in zip(names, steps_)}
-            else:
-                with torch.no_grad():
-                    phi = {n: (phi[n] - self.inner_lr * d).requires_grad_() for n, d in zip(names, steps_)}
-        return phi, grad_sum
+                params = [p - self.inner_lr * d for p, d in zip(params, steps_)]
+                continue
+            with torch.no_grad():
+                if keep_sum:
+                    grad_sum = [g.clone() for g in grads] if grad_sum is None else torch._foreach_add(grad_sum, grads)
+                # phi - (alpha * d), rounded as written (a fused multiply-add would round differently)
+                new = torch._foreach_sub(params, torch._foreach_mul(steps_, self.inner_lr))
+                params = [p.requires_grad_() for p in new]
+        return dict(zip(names, params)), grad_sum
 
-    def _first_order_task(self, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor):
-        theta = {n: p.detach() for n, p in self.backbone.named_parameters()}
+    def _adapt_first_order(
+        self, theta: Params, xs: Tensor, ys: Tensor, steps: int, keep_sum: bool
+    ) -> tuple[Params, list[Tensor] | None]:
+        """First-order inner loop on one task from theta (detached): (phi_K, sum_k g_k or None)."""
         encode, model = self._encoders(theta, need_graph=False)
+        zs = encode(xs)
         phi = {n: theta[n].detach().requires_grad_() for n in self.adapted}
-        phi, grad_sum = self._inner_loop(
+        return self._inner_loop(
             phi,
             self._scales(detach=True),
-            encode(xs),
-            ys,
-            self.inner_steps,
+            lambda p: F.cross_entropy(model(p, zs), ys),
+            steps,
             create_graph=False,
-            keep_sum=True,
-            model=model,
+            keep_sum=keep_sum,
         )
+
+    def _first_order_task(self, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor):
+        """(grad of the query loss at phi_K for every trainable parameter, sum_k g_k, query loss, accuracy)."""
+        theta = {n: p.detach() for n, p in self.backbone.named_parameters()}
+        phi, grad_sum = self._adapt_first_order(theta, xs, ys, self.inner_steps, keep_sum=True)
         # Query loss at phi_K; parameters that did not adapt enter as theta itself.
         leaves = {
             n: (phi[n] if n in phi else theta[n].detach().requires_grad_())
             for n, p in self.backbone.named_parameters()
             if p.requires_grad
         }
-        logits = functional_call(self.backbone, {**theta, **leaves}, (xq,))
+        logits = self._forward({**theta, **leaves}, xq, fused=True)
         loss = F.cross_entropy(logits, yq)
         grads = torch.autograd.grad(loss, list(leaves.values()))
-        g_query = dict(zip(leaves, grads))
-        g_sum = dict(zip(self.adapted, grad_sum))
-        return (g_query, g_sum), loss.detach(), _accuracy(logits, yq)
+        return dict(zip(leaves, grads)), dict(zip(self.adapted, grad_sum)), loss.detach(), _accuracy(logits, yq)
 
-    def _first_order_surrogate(self, per_task: list[tuple[Params, Params]], tasks: int) -> Tensor:
-        g_theta: Params = {}
-        g_m: Params = {}
-        for g_query, g_sum in per_task:
-            for n, g in g_query.items():
-                g_theta[n] = g_theta[n] + g if n in g_theta else g.clone()
-            if self.modulated:
-                for n in self.adapted:
-                    d = -self.inner_lr * g_query[n] * g_sum[n]
-                    g_m[n] = g_m[n] + d if n in g_m else d
+    def _adapt_tasks(
+        self, theta: Params, xs: Tensor, ys: Tensor, steps: int, keep_sum: bool
+    ) -> tuple[Params, list[Tensor] | None]:
+        """First-order inner loop on T tasks at once (grouped convolutions): phi_K and sum_k g_k with a leading
+        task dim. The loss is the sum of the per-task mean losses, so its gradient holds each task's own."""
+        fn, tasks = self._functional, len(xs)
+        frozen = _expand({n: p for n, p in theta.items() if n not in self.adapted}, tasks)
+        phi = {n: p.clone().requires_grad_() for n, p in _expand({n: theta[n] for n in self.adapted}, tasks).items()}
+        if self.head_only:
+            zs = fn.body_tasks(frozen, xs, fused=True)
+
+            def logits_of(p: Params) -> Tensor:
+                return fn.head_tasks({**frozen, **p}, zs)
+        else:
+
+            def logits_of(p: Params) -> Tensor:
+                return fn.forward_tasks({**frozen, **p}, xs, fused=True)
+
+        def loss_of(p: Params) -> Tensor:
+            return (
+                F.cross_entropy(logits_of(p).flatten(0, 1), ys.flatten(), reduction="none")
+                .view(tasks, -1)
+                .mean(1)
+                .sum()
+            )
+
+        return self._inner_loop(phi, self._scales(detach=True), loss_of, steps, create_graph=False, keep_sum=keep_sum)
+
+    def _first_order_tasks(self, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor):
+        """``_first_order_task`` for all T tasks at once: (sum over tasks of the query gradients, sum over tasks
+        of -alpha * g_query * sum_k g_k, losses [T], accuracies [T])."""
+        tasks = len(xs)
+        theta = {n: p.detach() for n, p in self.backbone.named_parameters()}
+        phi, grad_sum = self._adapt_tasks(theta, xs, ys, self.inner_steps, keep_sum=True)
+        # Parameters that did not adapt are one leaf shared by all tasks: their gradient is the sum over tasks.
+        shared = {
+            n: theta[n].clone().requires_grad_()
+            for n, p in self.backbone.named_parameters()
+            if p.requires_grad and n not in phi
+        }
+        params = {**_expand(theta, tasks), **_expand(shared, tasks), **phi}
+        logits = self._functional.forward_tasks(params, xq, fused=True)
+        losses = F.cross_entropy(logits.flatten(0, 1), yq.flatten(), reduction="none").view(tasks, -1).mean(1)
+        leaves = {**phi, **shared}
+        grads = dict(zip(leaves, torch.autograd.grad(losses.sum(), list(leaves.values()))))
+        g_query = {n: (g.sum(0) if n in phi else g) for n, g in grads.items()}
+        g_m = {}
+        if self.modulated:
+            g_m = {n: -self.inner_lr * (grads[n] * s).sum(0) for n, s in zip(self.adapted, grad_sum)}
+        accs = (logits.argmax(-1) == yq).float().mean(1)
+        return g_query, g_m, losses.detach(), accs
+
+    def _first_order_surrogate(self, g_theta: Params, g_m: Params, tasks: int) -> Tensor:
+        """sum(theta * G_theta) + sum(s(m) * G_m), G the per-task sums divided by T: its backward writes the
+        first-order meta-gradients of the mean query loss."""
         params = dict(self.backbone.named_parameters())
         surrogate = sum((params[n] * (g / tasks)).sum() for n, g in g_theta.items())
         if self.modulated:
@@ -278,20 +404,28 @@ class InnerLoopLearner(nn.Module):
     def _second_order_task(self, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor):
         theta = dict(self.backbone.named_parameters())
         encode, model = self._encoders(theta, need_graph=True)
-        phi = {n: theta[n] for n in self.adapted}
+        zs = encode(xs)
         phi, _ = self._inner_loop(
-            phi,
+            {n: theta[n] for n in self.adapted},
             self._scales(detach=False),
-            encode(xs),
-            ys,
+            lambda p: F.cross_entropy(model(p, zs), ys),
             self.inner_steps,
             create_graph=True,
             keep_sum=False,
-            model=model,
         )
         logits = model(phi, encode(xq))
         loss = F.cross_entropy(logits, yq)
         return loss, loss.detach(), _accuracy(logits, yq)
+
+
+def _expand(params: Params, tasks: int) -> Params:
+    """Each tensor repeated along a new leading task dim (a view)."""
+    return {n: p.unsqueeze(0).expand(tasks, *p.shape) for n, p in params.items()}
+
+
+def _accumulate(total: Params, new: Params) -> None:
+    for n, g in new.items():
+        total[n] = total[n] + g if n in total else g
 
 
 def _accuracy(logits: Tensor, y: Tensor) -> Tensor:

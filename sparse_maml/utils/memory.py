@@ -21,3 +21,27 @@ def peak_tensor_bytes(fn: Callable[[], object]) -> int:
         live += e.nbytes()
         peak = max(peak, live)
     return peak
+
+
+def reset_peak_rss() -> bool:
+    """Reset the process's peak resident set size (Linux ``/proc/self/clear_refs``); False where unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size of this process since start or the last ``reset_peak_rss`` (Linux VmHWM)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource  # fallback: lifetime peak (kilobytes on Linux)
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -1,0 +1,216 @@
+"""Meta-iteration and evaluation speed of sparse_maml's engine against the official-style loop (``baseline.py``).
+
+    python -m benchmarks.run                  # the CPU table of benchmarks/RESULTS.md (about 20 minutes, 2 cores)
+    python -m benchmarks.run --quick          # tiny sizes, seconds: checks that the script still runs
+
+Both implementations get the same meta-batch and the same model and do the same work (their meta-gradients are
+compared before timing); warm-up runs are excluded; the runs alternate between the two so that both see the same
+machine load, and the median is reported. Peak memory is the process's peak RSS on CPU and
+``torch.cuda.max_memory_allocated`` on GPU, reset before every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+from pathlib import Path
+
+import torch
+
+from sparse_maml.algorithms import InnerLoopLearner, build_algorithm
+from sparse_maml.models import build_backbone
+
+from . import baseline
+from .measure import Timing, interleaved
+
+MIB = 2**20
+# The paper's protocol: 400 epochs x 100 meta-batches, validation on 500 episodes after every epoch.
+PROTOCOL_ITERATIONS, PROTOCOL_VALIDATIONS = 40_000, 400
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--algos", nargs="+", default=["sparse_maml", "fomaml"])
+    p.add_argument("--steps", nargs="+", type=int, default=[5, 25, 100], help="inner steps K")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per cell (after one warm-up)")
+    p.add_argument("--cell-budget", type=float, default=240.0, help="seconds per cell before repeats stop early")
+    p.add_argument("--image-size", type=int, default=84)
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--ways", type=int, default=5)
+    p.add_argument("--shots", type=int, default=5)
+    p.add_argument("--queries", type=int, default=15)
+    p.add_argument("--meta-batch", type=int, default=2)
+    p.add_argument("--eval-episodes", type=int, default=500, help="validation episodes to report the time of")
+    p.add_argument("--eval-measured", type=int, default=None, help="episodes actually timed (CPU: 6; GPU: all)")
+    p.add_argument("--eval-steps", type=int, default=25)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    p.add_argument("--out", type=Path, default=Path(__file__).with_name("last_run.md"))
+    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the script")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.steps, args.repeats, args.image_size, args.hidden = [1, 3], 1, 28, 8
+        args.queries, args.eval_episodes, args.eval_measured, args.eval_steps = 3, 4, 2, 2
+    if args.eval_measured is None:
+        args.eval_measured = args.eval_episodes if args.device.startswith("cuda") else 6
+    args.eval_measured = min(args.eval_measured, args.eval_episodes)
+    return args
+
+
+def make_batch(args: argparse.Namespace, tasks: int, device: torch.device, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """xs [T, N*K, 3, S, S], ys [T, N*K], xq [T, N*Q, 3, S, S], yq [T, N*Q], normalised like images."""
+    gen = torch.Generator().manual_seed(seed)
+    size = (3, args.image_size, args.image_size)
+    xs = torch.randn(tasks, args.ways * args.shots, *size, generator=gen)
+    xq = torch.randn(tasks, args.ways * args.queries, *size, generator=gen)
+    ys = torch.arange(args.ways).repeat_interleave(args.shots).repeat(tasks, 1)
+    yq = torch.arange(args.ways).repeat_interleave(args.queries).repeat(tasks, 1)
+    return tuple(t.to(device) for t in (xs, ys, xq, yq))
+
+
+def build(name: str, args: argparse.Namespace, steps: int, device: torch.device) -> InnerLoopLearner:
+    torch.manual_seed(0)
+    backbone = build_backbone("conv4", 3, args.image_size, args.ways, args.hidden)
+    baseline.check_backbone(backbone)
+    return build_algorithm(name, backbone, inner_lr=0.1, inner_steps=steps).to(device)
+
+
+def grad_difference(algo: InnerLoopLearner, batch: tuple[torch.Tensor, ...]) -> float:
+    """Largest relative difference between the meta-gradients of the baseline and of the project."""
+    grads = []
+    for run in (lambda: baseline.meta_backward(algo, *batch), lambda: algo.meta_backward(*batch)):
+        algo.zero_grad(set_to_none=True)
+        run()
+        grads.append({n: p.grad.detach().clone() for n, p in algo.named_parameters()})
+    diffs = []
+    for n, want in grads[0].items():
+        if n.endswith(("conv.bias", "conv__bias")):  # zero in theory (batch norm follows): rounding noise only
+            continue
+        diffs.append(((grads[1][n] - want).norm() / want.norm().clamp_min(1e-12)).item())
+    algo.zero_grad(set_to_none=True)
+    return max(diffs)
+
+
+def bench_meta(name: str, steps: int, args: argparse.Namespace, device: torch.device) -> dict:
+    algo = build(name, args, steps, device)
+    batch = make_batch(args, args.meta_batch, device)
+    diff = grad_difference(algo, batch)  # also the warm-up of both
+
+    def base() -> None:
+        algo.zero_grad(set_to_none=True)
+        baseline.meta_backward(algo, *batch)
+
+    def proj() -> None:
+        algo.zero_grad(set_to_none=True)
+        algo.meta_backward(*batch)
+
+    t = interleaved({"baseline": base, "project": proj}, device, args.repeats, args.cell_budget)
+    return {"algo": name, "steps": steps, "baseline": t["baseline"], "project": t["project"], "diff": diff}
+
+
+def bench_eval(args: argparse.Namespace, device: torch.device) -> dict:
+    algo = build("sparse_maml", args, args.eval_steps, device)
+    xs, ys, xq, yq = make_batch(args, args.eval_measured, device, seed=1)
+    fns = {
+        "baseline loop": lambda: baseline.evaluate(algo, xs, ys, xq, yq),
+        "project loop": lambda: algo.evaluate(xs, ys, xq, yq, batched=False),
+        "project batched": lambda: algo.evaluate(xs, ys, xq, yq, batched=True),
+    }
+    accs = {k: fn() for k, fn in fns.items()}  # warm-up
+    ref = accs["baseline loop"]
+    agree = max((a - ref).abs().max().item() for a in accs.values())
+    timings = interleaved(fns, device, 1 if device.type == "cpu" else args.repeats, float("inf"))
+    return {"timings": timings, "agree": agree}
+
+
+def _mib(t: Timing) -> str:
+    return f"{t.peak_bytes / MIB:,.0f}"
+
+
+def meta_table(rows: list[dict], tasks: int) -> str:
+    lines = [
+        "| algorithm | K | baseline s/it | project s/it | speed-up | tasks/s baseline | tasks/s project "
+        "| peak MiB baseline | peak MiB project | runs b/p | grad rel diff |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        b, p = r["baseline"], r["project"]
+        lines.append(
+            f"| {r['algo']} | {r['steps']} | {b.median:.2f} | {p.median:.2f} | {b.median / p.median:.2f}x "
+            f"| {tasks / b.median:.3f} | {tasks / p.median:.3f} | {_mib(b)} | {_mib(p)} "
+            f"| {len(b.seconds)}/{len(p.seconds)} | {r['diff']:.1e} |"
+        )
+    return "\n".join(lines)
+
+
+def memory_lines(rows: list[dict]) -> list[str]:
+    out = []
+    for name in dict.fromkeys(r["algo"] for r in rows):
+        cells = sorted((r for r in rows if r["algo"] == name), key=lambda r: r["steps"])
+        if len(cells) < 2:
+            continue
+        lo, hi = cells[0], cells[-1]
+        ratio = {k: hi[k].peak_bytes / lo[k].peak_bytes for k in ("baseline", "project")}
+        out.append(
+            f"- {name}: peak(K={hi['steps']}) / peak(K={lo['steps']}) = {ratio['project']:.2f} (project), "
+            f"{ratio['baseline']:.2f} (baseline)"
+        )
+    return out
+
+
+def eval_table(res: dict, args: argparse.Namespace) -> str:
+    scale = args.eval_episodes / args.eval_measured
+    note = "" if scale == 1 else f" (timed on {args.eval_measured}, scaled)"
+    lines = [
+        f"| evaluation, {args.eval_steps} steps | s per {args.eval_episodes} episodes{note} | vs baseline loop |",
+        "|---|---|---|",
+    ]
+    base = res["timings"]["baseline loop"].median
+    for k, t in res["timings"].items():
+        lines.append(f"| {k} | {t.median * scale:,.1f} | {base / t.median:.2f}x |")
+    return "\n".join(lines)
+
+
+def header(args: argparse.Namespace, device: torch.device) -> str:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    return (
+        f"Device: {device.type} ({name}); torch {torch.__version__}.\n"
+        f"Conv4 (hidden {args.hidden}) on {args.image_size}x{args.image_size}x3, {args.ways}-way {args.shots}-shot, "
+        f"{args.queries} queries, meta-batch {args.meta_batch}, inner lr 0.1; float32. Median of the timed runs "
+        f"after a warm-up; runs b/p = timed runs of baseline/project."
+    )
+
+
+def main(argv: list[str] | None = None) -> str:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    rows = []
+    for name in args.algos:
+        for steps in args.steps:
+            rows.append(bench_meta(name, steps, args, device))
+            print(meta_table(rows[-1:], args.meta_batch).splitlines()[-1], flush=True)
+    ev = bench_eval(args, device)
+    k25 = [r for r in rows if r["steps"] == args.eval_steps and r["algo"] == "sparse_maml"]
+    parts = [header(args, device), "", meta_table(rows, args.meta_batch), "", *memory_lines(rows), ""]
+    parts += [eval_table(ev, args), "", f"Accuracies of the three evaluations agree within {ev['agree']:.3f}."]
+    if k25:
+        best_eval = min(t.median for t in ev["timings"].values()) * args.eval_episodes / args.eval_measured
+        hours = (PROTOCOL_ITERATIONS * k25[0]["project"].median + PROTOCOL_VALIDATIONS * best_eval) / 3600
+        parts.append(
+            f"Projected paper protocol (40,000 meta-iterations at K={args.eval_steps}, 400 validations of "
+            f"{args.eval_episodes} episodes) on this device: {hours:,.1f} h."
+        )
+    text = "\n".join(parts) + "\n"
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()

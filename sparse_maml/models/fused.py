@@ -1,0 +1,79 @@
+"""Transductive batch norm -> ReLU -> 2x2 max-pool as one operation, for the first-order inner loop.
+
+ReLU and the per-channel affine map of batch norm are monotone, so they commute with the max-pool:
+
+    maxpool(relu(a * (x - mean) + b)) = relu(a * (maxpool(x) - mean) + b)      for a = weight * invstd >= 0
+
+(channels with a < 0 pool the minimum instead). Only the statistics and the pool read the full-size tensor; the
+normalisation, ReLU and most of the backward run on the pooled quarter. The backward has one full-size pass,
+
+    dx = scatter(d pooled) + c1 + c2 * x      (c1, c2 per channel, from the gradient of mean and variance),
+
+instead of the five (pool, ReLU, two batch-norm passes, fill) of the op-by-op chain, and allocates one full-size
+tensor instead of five: on CPU, large fresh allocations (page faults) cost as much as the arithmetic.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+_POOL = ([2, 2], [2, 2])  # kernel, stride
+
+
+def _pool(x: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
+    """Max-pool of x [B, C, H, W], min-pool for channels with a < 0; (pooled, argmax indices in each plane)."""
+    p, idx = torch.ops.aten.max_pool2d_with_indices(x, *_POOL)
+    neg = a < 0
+    if bool(neg.any()):
+        neg = neg.view(1, -1, 1, 1)
+        p_min, idx_min = torch.ops.aten.max_pool2d_with_indices(-x, *_POOL)
+        p, idx = torch.where(neg, -p_min, p), torch.where(neg, idx_min, idx)
+    return p, idx
+
+
+class BatchNormReLUPool(torch.autograd.Function):
+    """relu(batch_norm(x)) max-pooled 2x2, with batch statistics; not twice differentiable."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, eps: float) -> Tensor:
+        # Biased variance, as batch norm normalises with; one fused pass over x.
+        mean, var = torch.batch_norm_update_stats(x, None, None, 0.0)
+        invstd = torch.rsqrt(var + eps)
+        a = weight * invstd
+        p, idx = _pool(x, a)
+        y = torch.addcmul((bias - a * mean).view(1, -1, 1, 1), p, a.view(1, -1, 1, 1)).relu_()
+        ctx.save_for_backward(x, idx, p, y, mean, invstd, weight)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
+        x, idx, p, y, mean, invstd, weight = ctx.saved_tensors
+        c = (1, -1, 1, 1)
+        n = x.numel() // x.shape[1]
+        dz = dy * (y > 0)
+        d_bias = dz.sum((0, 2, 3))
+        d_weight = (dz * (p - mean.view(c))).sum((0, 2, 3)) * invstd
+        dp = dz * (weight * invstd).view(c)
+        # mean and invstd depend on every entry of x: d/dx = d_mean / n + d_var * 2 (x - mean) / n.
+        d_mean = -dp.sum((0, 2, 3))
+        d_var = -0.5 * d_weight * weight * invstd * invstd
+        c2 = 2.0 * d_var / n
+        c1 = d_mean / n - c2 * mean
+        dx = torch.ops.aten.max_pool2d_with_indices_backward(dp, x, *_POOL, [0, 0], [1, 1], False, idx)
+        dx.addcmul_(x, c2.view(c)).add_(c1.view(c))
+        return dx, d_weight, d_bias, None
+
+
+def batch_norm_relu_pool(x: Tensor, weight: Tensor, bias: Tensor, eps: float, fused: bool = True) -> Tensor:
+    """max_pool2d(relu(batch_norm(x, batch statistics)), 2): x [B, C, H, W] -> [B, C, H // 2, W // 2].
+
+    ``fused=False`` composes differentiable ops (twice differentiable, for second-order meta-gradients); the pool
+    comes before the ReLU, which is the same function with a quarter of the ReLU work.
+    """
+    if fused:
+        return BatchNormReLUPool.apply(x, weight, bias, eps)
+    return F.relu(F.max_pool2d(F.batch_norm(x, None, None, weight, bias, True, 0.0, eps), 2))
