@@ -19,5 +19,6 @@ def main(cfg: DictConfig) -> float:
 if __name__ == "__main__":
     if os.environ.get("LOCAL_RANK", "0") != "0" and DDP_JOB_ENV in os.environ:
         # A DDP rank started by Lightning with the parent's command line: run the parent's job, not its sweep.
-        sys.argv = [sys.argv[0], *json.loads(os.environ[DDP_JOB_ENV])]
+        rank = os.environ["LOCAL_RANK"]
+        sys.argv = [sys.argv[0], *json.loads(os.environ[DDP_JOB_ENV]), f"hydra.job.name=train_ddp_process_{rank}"]
     main()

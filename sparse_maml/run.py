@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -61,9 +64,12 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
 
 
 def _resolve_ckpt(ckpt_path: str | None, last: Path) -> str | None:
-    """The checkpoint to resume from: None, ``last`` (the run folder's resume checkpoint) or a path."""
-    if ckpt_path is None:
+    """The checkpoint to resume from: None, ``last`` (the run folder's resume checkpoint), ``auto`` (``last`` when
+    it exists, else a fresh start: for jobs that a cluster may requeue) or a path."""
+    if ckpt_path is None or (ckpt_path == "auto" and not last.exists()):
         return None
+    if ckpt_path == "auto":
+        return str(last)
     if ckpt_path == "last":
         if not last.exists():
             raise FileNotFoundError(
@@ -102,8 +108,30 @@ def _build_loggers(cfg: DictConfig, ckpt_path: str | None) -> list[Any]:
     return loggers
 
 
+@contextmanager
+def _distributed_job() -> Iterator[None]:
+    """Leave no process group and none of the variables Lightning's DDP launcher sets behind, so that the next job
+    of a multirun sweep in this process starts its own ranks."""
+    before = {k: os.environ.get(k) for k in ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")}
+    try:
+        yield
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Meta-train (or resume, with ``ckpt_path``), then test the best checkpoint; returns the test metrics."""
+    with _distributed_job():
+        return _train(cfg)
+
+
+def _train(cfg: DictConfig) -> dict[str, Any]:
     _share_job_with_ddp_ranks(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
