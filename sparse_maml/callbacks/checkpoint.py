@@ -24,7 +24,6 @@ class LastCheckpoint(Checkpoint):
         self.dirpath = Path(dirpath)
         self.every_n_train_steps = every_n_train_steps
         self.filename = filename
-        self._saved_step: int | None = None
 
     @property
     def path(self) -> Path:
@@ -46,4 +45,3 @@ class LastCheckpoint(Checkpoint):
         if trainer.sanity_checking or bool(trainer.fast_dev_run):
             return
         trainer.save_checkpoint(self.path)  # on every rank: the strategy writes on rank 0 only
-        self._saved_step = trainer.global_step

@@ -1,0 +1,36 @@
+"""AtomicCheckpointIO and LastCheckpoint on their own."""
+
+import pytest
+import torch
+
+from sparse_maml.callbacks import LastCheckpoint
+from sparse_maml.checkpointing import AtomicCheckpointIO, read_checkpoint_entry
+
+
+def test_atomic_save_replaces_whole_files_only(tmp_path, monkeypatch):
+    io = AtomicCheckpointIO()
+    path = tmp_path / "sub" / "last.ckpt"
+    io.save_checkpoint({"step": 1, "w": torch.ones(3)}, path)
+    assert io.last_saved == str(path) and read_checkpoint_entry(path, "step") == 1
+
+    real_save = torch.save
+
+    def dies_mid_write(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 the first bytes of a zip archive")
+        raise KeyboardInterrupt  # anything, even an interrupt, while writing
+
+    monkeypatch.setattr(torch, "save", dies_mid_write)
+    io.last_saved = "unchanged"
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint({"step": 2, "w": torch.zeros(3)}, path)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert io.last_saved == "unchanged"
+    assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"]
+    loaded = torch.load(path, weights_only=True)
+    assert loaded["step"] == 1 and torch.equal(loaded["w"], torch.ones(3))
+
+
+def test_last_checkpoint_rejects_negative_interval(tmp_path):
+    with pytest.raises(ValueError, match="every_n_train_steps must be >= 0"):
+        LastCheckpoint(tmp_path, every_n_train_steps=-1)
+    assert LastCheckpoint(tmp_path).path == tmp_path / "last.ckpt"
