@@ -135,10 +135,23 @@ class MetaLearner(pl.LightningModule):
         wandb_id = next((lg.version for lg in self.trainer.loggers if isinstance(lg, WandbLogger)), None)
         if wandb_id is not None:
             checkpoint["wandb_run_id"] = wandb_id
+        # The running sums of the epoch's training metrics, over all ranks (every rank saves; rank 0 writes).
+        for key in self._metric_sums(checkpoint["state_dict"]):
+            # A copy: the reduction is in place, and the live sums of this rank must stay its own.
+            total = checkpoint["state_dict"][key].clone()
+            checkpoint["state_dict"][key] = self.trainer.strategy.reduce(total, reduce_op="sum")
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.best_val_acc = checkpoint.get("best_val_acc")
         self._rng_to_restore = checkpoint.get("rng_states")
+        if self._trainer is not None and self.trainer.global_rank != 0:
+            # Rank 0 alone carries the sums of all ranks on, so that they are counted once when the ranks sync.
+            for key in self._metric_sums(checkpoint["state_dict"]):
+                checkpoint["state_dict"][key] = torch.zeros_like(checkpoint["state_dict"][key])
+
+    @staticmethod
+    def _metric_sums(state_dict: dict[str, Tensor]) -> list[str]:
+        return [k for k in state_dict if k.startswith(("train_loss.", "train_acc."))]
 
     def on_train_epoch_start(self) -> None:
         # Lightning skips this hook when it resumes inside an epoch (or at its end), so the restored sums of that

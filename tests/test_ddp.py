@@ -77,6 +77,11 @@ def test_ddp_two_processes_match_one_process(tmp_path):
     assert worst["weights"] < 1e-5, worst
     print(f"DDP vs one process: {worst}")
 
+    for metric in ("train_loss", "train_acc"):  # the epoch's running means, summed over ranks into the checkpoint
+        means = [c["state_dict"][f"{metric}.mean_value"] / c["state_dict"][f"{metric}.weight"] for c in (a, b)]
+        assert means[1].item() == pytest.approx(means[0].item(), rel=1e-6)
+        assert b["state_dict"][f"{metric}.weight"].item() == 2 * a["state_dict"][f"{metric}.weight"].item()
+
     history_one = json.loads((tmp_path / "one" / "history.json").read_text())
     history_ddp = json.loads((tmp_path / "ddp" / "history.json").read_text())
     assert [v["acc"] for v in history_ddp["val"]] == pytest.approx([v["acc"] for v in history_one["val"]], abs=1e-6)
