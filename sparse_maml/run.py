@@ -145,7 +145,7 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     trainer: pl.Trainer = hydra.utils.instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[checkpoint_io]
     )
-    check_config(cfg, dm, trainer.world_size, trainer._accelerator_connector.use_distributed_sampler)
+    check_config(cfg, dm, trainer.world_size, cfg.trainer.get("use_distributed_sampler", True))
     module = build_module(cfg, dm.image_shape, *dm._stats())
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))

@@ -99,7 +99,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
         *TINY,
         "logger=csv",
         "trainer.max_epochs=2",
-        "data.train_batches_per_epoch=24",
+        "data.train_batches_per_epoch=12",
         "callbacks.last_checkpoint.every_n_train_steps=3",
     ]
     reference = tmp_path / "reference"
@@ -117,7 +117,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-3000:]
     stopped = load(last)
     progress = stopped["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]
-    assert stopped["epoch"] == 0 and 0 < progress["processed"] < 24, progress  # killed inside the first epoch
+    assert stopped["epoch"] == 0 and 0 < progress["processed"] < 12, progress  # killed inside the first epoch
     assert not (run / "results.json").exists()
 
     started = time.perf_counter()
