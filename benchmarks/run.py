@@ -12,6 +12,7 @@ machine load, and the median is reported. Peak memory is the process's peak RSS 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 
 from sparse_maml.algorithms import InnerLoopLearner, build_algorithm
 from sparse_maml.models import build_backbone
+from sparse_maml.utils.cpu import retain_freed_memory
 
 from . import baseline
 from .measure import Timing, interleaved
@@ -42,10 +44,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--queries", type=int, default=15)
     p.add_argument("--meta-batch", type=int, default=2)
     p.add_argument("--eval-episodes", type=int, default=500, help="validation episodes to report the time of")
-    p.add_argument("--eval-measured", type=int, default=None, help="episodes actually timed (CPU: 6; GPU: all)")
+    p.add_argument("--eval-measured", type=int, default=None, help="episodes actually timed (CPU: 4; GPU: all)")
     p.add_argument("--eval-steps", type=int, default=25)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    p.add_argument(
+        "--retain-freed-memory",
+        action="store_true",
+        help="glibc malloc keeps freed memory (sparse_maml.utils.cpu), for both implementations alike",
+    )
     p.add_argument("--out", type=Path, default=Path(__file__).with_name("last_run.md"))
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the script")
     args = p.parse_args(argv)
@@ -53,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.steps, args.repeats, args.image_size, args.hidden = [1, 3], 1, 28, 8
         args.queries, args.eval_episodes, args.eval_measured, args.eval_steps = 3, 4, 2, 2
     if args.eval_measured is None:
-        args.eval_measured = args.eval_episodes if args.device.startswith("cuda") else 6
+        args.eval_measured = args.eval_episodes if args.device.startswith("cuda") else 4
     args.eval_measured = min(args.eval_measured, args.eval_episodes)
     return args
 
@@ -117,8 +124,10 @@ def bench_meta(name: str, steps: int, args: argparse.Namespace, device: torch.de
         algo.zero_grad(set_to_none=True)
         algo.meta_backward(*batch)
 
+    algo.inner_steps = 1  # warm-up: same shapes, so one inner step warms every kernel and allocation
     for warm_up in (base, proj):
         warm_up()
+    algo.inner_steps = steps
     t = interleaved({"baseline": base, "project": proj}, device, args.repeats, args.cell_budget)
     return {"algo": name, "steps": steps, "baseline": t["baseline"], "project": t["project"]}
 
@@ -131,10 +140,15 @@ def bench_eval(args: argparse.Namespace, device: torch.device) -> dict:
         "project loop": lambda: algo.evaluate(xs, ys, xq, yq, batched=False),
         "project batched": lambda: algo.evaluate(xs, ys, xq, yq, batched=True),
     }
-    accs = {k: fn() for k, fn in fns.items()}  # warm-up
+    algo.inner_steps = 1
+    for fn in fns.values():  # warm-up
+        fn()
+    algo.inner_steps = args.eval_steps
+    accs: dict[str, torch.Tensor] = {}
+    timed = {k: (lambda k=k, fn=fn: accs.__setitem__(k, fn())) for k, fn in fns.items()}
+    timings = interleaved(timed, device, 1 if device.type == "cpu" else args.repeats, float("inf"))
     ref = accs["baseline loop"]
     agree = max((a - ref).abs().max().item() for a in accs.values())
-    timings = interleaved(fns, device, 1 if device.type == "cpu" else args.repeats, float("inf"))
     return {"timings": timings, "agree": agree}
 
 
@@ -186,24 +200,41 @@ def eval_table(res: dict, args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def header(args: argparse.Namespace, device: torch.device) -> str:
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def header(args: argparse.Namespace, device: torch.device, loads: tuple[float, float]) -> str:
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        name = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+        name = f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
     return (
-        f"Device: {device.type} ({name}); torch {torch.__version__}.\n"
+        f"Device: {device.type} ({name}); torch {torch.__version__}; 1-minute load average {loads[0]:.1f} at the "
+        f"start, {loads[1]:.1f} at the end.\n"
         f"Conv4 (hidden {args.hidden}) on {args.image_size}x{args.image_size}x3, {args.ways}-way {args.shots}-shot, "
-        f"{args.queries} queries, meta-batch {args.meta_batch}, inner lr 0.1; float32. Median of the timed runs "
+        f"{args.queries} queries, meta-batch {args.meta_batch}, inner lr 0.1; float32"
+        f"{'; malloc retains freed memory' if args.retain_freed_memory else ''}. Median of the timed runs "
         f"after a warm-up; runs b/p = timed runs of baseline/project."
     )
+
+
+def _load() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
 def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.retain_freed_memory and not retain_freed_memory():
+        raise SystemExit("--retain-freed-memory needs glibc")
     device = torch.device(args.device)
+    load_start = _load()
     rows, diffs = [], {}
     for name in args.algos:
         diffs[name] = grad_difference(name, args, device)
@@ -213,7 +244,14 @@ def main(argv: list[str] | None = None) -> str:
     ev = bench_eval(args, device)
     k25 = [r for r in rows if r["steps"] == args.eval_steps and r["algo"] == "sparse_maml"]
     same = ", ".join(f"{n} {d:.1e}" for n, d in diffs.items())
-    parts = [header(args, device), "", meta_table(rows, args.meta_batch), "", *memory_lines(rows), ""]
+    parts = [
+        header(args, device, (load_start, _load())),
+        "",
+        meta_table(rows, args.meta_batch),
+        "",
+        *memory_lines(rows),
+        "",
+    ]
     parts += [f"Same work: float64 meta-gradients of project and baseline (K=2) differ by at most {same}.", ""]
     parts += [eval_table(ev, args), "", f"Accuracies of the three evaluations agree within {ev['agree']:.3f}."]
     if k25:

@@ -25,7 +25,8 @@ def _pool(x: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
     """Max-pool of x [B, C, H, W], min-pool for channels with a < 0; (pooled, argmax indices in each plane)."""
     p, idx = torch.ops.aten.max_pool2d_with_indices(x, *_POOL)
     neg = a < 0
-    if bool(neg.any()):
+    # On GPU, asking whether any scale is negative would wait for the device: pool the minima regardless.
+    if x.is_cuda or bool(neg.any()):
         neg = neg.view(1, -1, 1, 1)
         p_min, idx_min = torch.ops.aten.max_pool2d_with_indices(-x, *_POOL)
         p, idx = torch.where(neg, -p_min, p), torch.where(neg, idx_min, idx)

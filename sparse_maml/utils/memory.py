@@ -1,7 +1,10 @@
-"""Peak tensor memory of a piece of code, from the profiler's allocation events (works on CPU and GPU)."""
+"""Peak memory of a piece of code: tensor bytes from the profiler's allocation events (CPU and GPU), and the
+process's peak resident set size (Linux)."""
 
 from __future__ import annotations
 
+import ctypes
+import gc
 from collections.abc import Callable
 
 from torch.profiler import ProfilerActivity, profile
@@ -24,7 +27,14 @@ def peak_tensor_bytes(fn: Callable[[], object]) -> int:
 
 
 def reset_peak_rss() -> bool:
-    """Reset the process's peak resident set size (Linux ``/proc/self/clear_refs``); False where unsupported."""
+    """Reset the process's peak resident set size (Linux ``/proc/self/clear_refs``) to the memory in use now;
+    False where unsupported. Free memory the C allocator still holds is handed back first (glibc
+    ``malloc_trim``), so that an earlier, larger peak does not linger as resident but unused pages."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
