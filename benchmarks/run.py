@@ -12,8 +12,12 @@ machine load, and the median is reported. Peak memory is the process's peak RSS 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import subprocess
+import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -55,6 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--out", type=Path, default=Path(__file__).with_name("last_run.md"))
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the script")
+    p.add_argument("--cell", nargs=3, metavar=("KIND", "ALGO", "K"), help=argparse.SUPPRESS)  # one cell, internal
     args = p.parse_args(argv)
     if args.quick:
         args.steps, args.repeats, args.image_size, args.hidden = [1, 3], 1, 28, 8
@@ -227,31 +232,56 @@ def _load() -> float:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
+def _encode(result: dict) -> dict:
+    return {
+        k: (asdict(v) if isinstance(v, Timing) else _encode(v) if isinstance(v, dict) else v) for k, v in result.items()
+    }
+
+
+def _decode(result: dict) -> dict:
+    out = {}
+    for k, v in result.items():
+        if isinstance(v, dict):
+            v = Timing(**v) if set(v) == {"seconds", "peak_bytes"} else _decode(v)
+        out[k] = v
+    return out
+
+
+def in_fresh_process(argv: list[str], kind: str, name: str, steps: int) -> dict:
+    """Run one cell in a new interpreter: every cell starts from the same allocator state, so that peak RSS is
+    the cell's own (a long-lived process keeps heap it cannot hand back); both implementations of a cell still
+    share one process."""
+    cmd = [sys.executable, "-m", "benchmarks.run", *argv, "--cell", kind, name, str(steps)]
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1]).stdout
+    line = next(line for line in reversed(out.splitlines()) if line.startswith("CELL "))
+    return _decode(json.loads(line[5:]))
+
+
 def main(argv: list[str] | None = None) -> str:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.retain_freed_memory and not retain_freed_memory():
         raise SystemExit("--retain-freed-memory needs glibc")
     device = torch.device(args.device)
+    if args.cell:
+        kind, name, steps = args.cell
+        result = bench_meta(name, int(steps), args, device) if kind == "meta" else bench_eval(args, device)
+        print("CELL " + json.dumps(_encode(result)), flush=True)
+        return ""
     load_start = _load()
     rows, diffs = [], {}
     for name in args.algos:
         diffs[name] = grad_difference(name, args, device)
         for steps in args.steps:
-            rows.append(bench_meta(name, steps, args, device))
+            rows.append(in_fresh_process(argv, "meta", name, steps))
             print(meta_table(rows[-1:], args.meta_batch).splitlines()[-1], flush=True)
-    ev = bench_eval(args, device)
+    ev = in_fresh_process(argv, "eval", "sparse_maml", args.eval_steps)
     k25 = [r for r in rows if r["steps"] == args.eval_steps and r["algo"] == "sparse_maml"]
     same = ", ".join(f"{n} {d:.1e}" for n, d in diffs.items())
-    parts = [
-        header(args, device, (load_start, _load())),
-        "",
-        meta_table(rows, args.meta_batch),
-        "",
-        *memory_lines(rows),
-        "",
-    ]
+    parts = [header(args, device, (load_start, _load())), "", meta_table(rows, args.meta_batch), ""]
+    parts += [*memory_lines(rows), ""]
     parts += [f"Same work: float64 meta-gradients of project and baseline (K=2) differ by at most {same}.", ""]
     parts += [eval_table(ev, args), "", f"Accuracies of the three evaluations agree within {ev['agree']:.3f}."]
     if k25:

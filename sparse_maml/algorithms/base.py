@@ -235,7 +235,10 @@ class InnerLoopLearner(nn.Module):
         if batched and self._fast() is None:
             if auto:
                 return False
-            raise ValueError("running tasks together needs a Conv4 backbone and fast_forward=True")
+            raise ValueError(
+                "running tasks together needs a Conv4 backbone and the fast forward "
+                "(fast_forward=True; None leaves it off in float64)"
+            )
         return bool(batched)
 
     def _forward(self, params: Params, x: Tensor, fused: bool | None) -> Tensor:
