@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar
 from pytorch_lightning.loggers import WandbLogger
 
 from .callbacks import LastCheckpoint, TrainingCurves, sparsity_metrics
@@ -136,6 +136,9 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
     callbacks = _instantiate_all(cfg.get("callbacks"))
+    if not cfg.trainer.get("enable_progress_bar", True):
+        # trainer.enable_progress_bar=false alone should be enough to silence the bar.
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     last = next((c for c in callbacks if isinstance(c, LastCheckpoint)), None)
     ckpt_path = _resolve_ckpt(cfg.get("ckpt_path"), last.path if last else output_dir / "checkpoints" / "last.ckpt")
     dm = build_datamodule(cfg.data)

@@ -16,7 +16,6 @@ TINY = [
     "trainer.log_every_n_steps=1",
     "trainer.enable_progress_bar=false",
     "+trainer.enable_model_summary=false",
-    "callbacks.progress_bar=null",
     "callbacks.sparsity.every_n_steps=1",
     "callbacks.curves.every_n_steps=1",
     "data.train_batches_per_epoch=3",
