@@ -90,6 +90,21 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def _errorbar(ax: plt.Axes, groups: dict[Any, list[Run]], value: Any, label: str, color: str) -> None:
+    """Mean ± std over each group's runs of ``value(run)``, against the group keys in order."""
+    xs = sorted(groups, key=_sortable)
+    stats = [_mean_std([value(r) for r in groups[x]]) for x in xs]
+    ax.errorbar(
+        [str(x) for x in xs],
+        [m for m, _ in stats],
+        yerr=[s for _, s in stats],
+        marker="o",
+        capsize=3,
+        label=label,
+        color=color,
+    )
+
+
 def plot_versus(runs: list[Run], key: str, out: Path) -> Path:
     """Final network update sparsity (sparse algorithms) and test accuracy against ``key``, per algorithm."""
     fig, (ax_s, ax_a) = plt.subplots(1, 2, figsize=(10, 4))
@@ -97,28 +112,9 @@ def plot_versus(runs: list[Run], key: str, out: Path) -> Path:
     for r in runs:
         by_algo[r.algorithm][r.config.get(key)].append(r)
     for color, (algo, groups) in enumerate(sorted(by_algo.items())):
-        xs = sorted(groups, key=_sortable)
-        acc = [_mean_std([100 * r.results["accuracy"] for r in groups[x]]) for x in xs]
-        ax_a.errorbar(
-            [str(x) for x in xs],
-            [m for m, _ in acc],
-            yerr=[s for _, s in acc],
-            marker="o",
-            capsize=3,
-            label=algo,
-            color=f"C{color}",
-        )
+        _errorbar(ax_a, groups, lambda r: 100 * r.results["accuracy"], algo, f"C{color}")
         if any("network" in r.results.get("sparsity", {}) for g in groups.values() for r in g):
-            sp = [_mean_std([100 * r.results["sparsity"]["network"] for r in groups[x]]) for x in xs]
-            ax_s.errorbar(
-                [str(x) for x in xs],
-                [m for m, _ in sp],
-                yerr=[s for _, s in sp],
-                marker="o",
-                capsize=3,
-                label=algo,
-                color=f"C{color}",
-            )
+            _errorbar(ax_s, groups, lambda r: 100 * r.results["sparsity"]["network"], algo, f"C{color}")
     ax_s.set(xlabel=key, ylabel="final update sparsity (%)", title="update sparsity")
     ax_a.set(xlabel=key, ylabel="test accuracy (%)", title="test accuracy (mean ± std over seeds)")
     for ax in (ax_s, ax_a):
