@@ -14,7 +14,11 @@ from sparse_maml.utils.memory import peak_rss_bytes, reset_peak_rss
 
 @dataclass
 class Timing:
-    """Wall-clock seconds of the timed runs and the peak memory (bytes) over them."""
+    """Wall-clock seconds of the timed runs and the peak memory (bytes) of the first of them.
+
+    On CPU only the first run's peak RSS is kept: a later run inherits heap the other implementation's runs
+    fragmented (its RSS then says more about glibc than about the code being measured).
+    """
 
     seconds: list[float] = field(default_factory=list)
     peak_bytes: int = 0
@@ -30,7 +34,7 @@ def _sync(device: torch.device) -> None:
 
 
 def run_once(fn: Callable[[], object], device: torch.device, timing: Timing) -> float:
-    """Run ``fn`` once, append its wall-clock seconds to ``timing`` and raise its peak memory if higher.
+    """Run ``fn`` once and append its wall-clock seconds to ``timing``; on the first run, record its peak memory.
 
     Peak memory is ``torch.cuda.max_memory_allocated`` on GPU and the process's peak RSS on CPU, both reset first.
     """
@@ -44,15 +48,17 @@ def run_once(fn: Callable[[], object], device: torch.device, timing: Timing) -> 
     _sync(device)
     seconds = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else peak_rss_bytes()
+    if not timing.seconds:
+        timing.peak_bytes = peak
     timing.seconds.append(seconds)
-    timing.peak_bytes = max(timing.peak_bytes, peak)
     return seconds
 
 
 def interleaved(
     fns: dict[str, Callable[[], object]], device: torch.device, repeats: int, budget_s: float
 ) -> dict[str, Timing]:
-    """Time every function ``repeats`` times, alternating between them so that both see the same machine load.
+    """Time every function ``repeats`` times, alternating between them so that both see the same machine load
+    (in the order given: the first one's first run follows only the warm-ups).
 
     After the first round, rounds stop once the total time of one round exceeds ``budget_s`` / ``repeats``
     worth of the remaining budget (slow cells get fewer runs; the table reports how many).
