@@ -33,40 +33,57 @@ def _pool(x: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
     return p, idx
 
 
+def bn_relu_pool_forward(x: Tensor, weight: Tensor, bias: Tensor, eps: float) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """(y [B, C, H // 2, W // 2], what the backward needs) for x [B, C, H, W]."""
+    # Biased variance, as batch norm normalises with; one fused pass over x.
+    mean, var = torch.batch_norm_update_stats(x, None, None, 0.0)
+    invstd = torch.rsqrt(var + eps)
+    p, idx = _pool(x, weight * invstd)
+    c = (1, -1, 1, 1)
+    xhat = (p - mean.view(c)).mul_(invstd.view(c))  # normalised pooled values; subtract first, as BN does
+    y = torch.addcmul(bias.view(c), xhat, weight.view(c)).relu_()
+    return y, (x, idx, xhat, y, mean, invstd, weight)
+
+
+def bn_relu_pool_backward(
+    dy: Tensor, saved: tuple[Tensor, ...], out: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(dx, d weight, d bias) from dy; dx is written into ``out`` (shaped and strided like x) when given."""
+    x, idx, xhat, y, mean, invstd, weight = saved
+    c = (1, -1, 1, 1)
+    n = x.numel() // x.shape[1]
+    dz = torch.ops.aten.threshold_backward(dy, y, 0)  # through the ReLU
+    d_bias = dz.sum((0, 2, 3))
+    d_weight = (dz * xhat).sum((0, 2, 3))
+    a = weight * invstd
+    dp = dz * a.view(c)
+    # mean and invstd depend on every entry of x: d/dx += d_mean / n + d_var * 2 (x - mean) / n.
+    d_mean = -a * d_bias
+    d_var = -0.5 * d_weight * a * invstd
+    c2 = 2.0 * d_var / n
+    c1 = d_mean / n - c2 * mean
+    args = (dp, x, *_POOL, [0, 0], [1, 1], False, idx)
+    if out is None:
+        dx = torch.ops.aten.max_pool2d_with_indices_backward(*args)
+    else:
+        dx = torch.ops.aten.max_pool2d_with_indices_backward.grad_input(*args, grad_input=out)
+    dx.addcmul_(x, c2.view(c)).add_(c1.view(c))
+    return dx, d_weight, d_bias
+
+
 class BatchNormReLUPool(torch.autograd.Function):
     """relu(batch_norm(x)) max-pooled 2x2, with batch statistics; not twice differentiable."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, eps: float) -> Tensor:
-        # Biased variance, as batch norm normalises with; one fused pass over x.
-        mean, var = torch.batch_norm_update_stats(x, None, None, 0.0)
-        invstd = torch.rsqrt(var + eps)
-        p, idx = _pool(x, weight * invstd)
-        c = (1, -1, 1, 1)
-        xhat = (p - mean.view(c)).mul_(invstd.view(c))  # normalised pooled values; subtract first, as BN does
-        y = torch.addcmul(bias.view(c), xhat, weight.view(c)).relu_()
-        ctx.save_for_backward(x, idx, xhat, y, mean, invstd, weight)
+        y, saved = bn_relu_pool_forward(x, weight, bias, eps)
+        ctx.save_for_backward(*saved)
         return y
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dy: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
-        x, idx, xhat, y, mean, invstd, weight = ctx.saved_tensors
-        c = (1, -1, 1, 1)
-        n = x.numel() // x.shape[1]
-        dz = torch.ops.aten.threshold_backward(dy, y, 0)  # through the ReLU
-        d_bias = dz.sum((0, 2, 3))
-        d_weight = (dz * xhat).sum((0, 2, 3))
-        a = weight * invstd
-        dp = dz * a.view(c)
-        # mean and invstd depend on every entry of x: d/dx += d_mean / n + d_var * 2 (x - mean) / n.
-        d_mean = -a * d_bias
-        d_var = -0.5 * d_weight * a * invstd
-        c2 = 2.0 * d_var / n
-        c1 = d_mean / n - c2 * mean
-        dx = torch.ops.aten.max_pool2d_with_indices_backward(dp, x, *_POOL, [0, 0], [1, 1], False, idx)
-        dx.addcmul_(x, c2.view(c)).add_(c1.view(c))
-        return dx, d_weight, d_bias, None
+        return (*bn_relu_pool_backward(dy, ctx.saved_tensors), None)
 
 
 def batch_norm_relu_pool(x: Tensor, weight: Tensor, bias: Tensor, eps: float, fused: bool = True) -> Tensor:
