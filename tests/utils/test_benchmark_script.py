@@ -24,3 +24,11 @@ def test_baseline_evaluation_matches_the_project():
     algo = build("sparse_maml", args, 2, torch.device("cpu")).double()
     xs, ys, xq, yq = (t.double() if t.is_floating_point() else t for t in make_batch(args, 3, torch.device("cpu")))
     torch.testing.assert_close(baseline.evaluate(algo, xs, ys, xq, yq), algo.evaluate(xs, ys, xq, yq))
+
+
+def test_step_variants_script_runs(capsys):
+    from benchmarks import steps
+
+    steps.main(["--quick"])
+    out = capsys.readouterr().out
+    assert "| + whole block as one op (project) |" in out and "convolutions" in out
