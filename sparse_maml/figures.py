@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -127,38 +128,48 @@ def plot_versus(runs: list[Run], key: str, out: Path) -> Path:
     return path
 
 
-def plot_layer_curves(runs: list[Run], keys: list[str], out: Path) -> list[Path]:
-    """Per-layer update sparsity over training for each configuration of the masked runs, mean ± std over seeds."""
+def masked_groups(runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:
+    """The runs that have a mask (sparsity logged), grouped by algorithm and varying keys: label -> runs."""
     groups: dict[str, list[Run]] = defaultdict(list)
-    for r in runs:
-        if r.history.get("sparsity"):
-            label = ", ".join([r.algorithm] + [f"{k.split('.')[-1]}={r.config.get(k)}" for k in keys])
-            groups[label].append(r)
+    for r in sorted(runs, key=lambda r: [_sortable(r.config.get(k)) for k in keys]):
+        if r.history.get("sparsity") or "network" in r.results.get("sparsity", {}):
+            groups[", ".join([r.algorithm] + [f"{k.split('.')[-1]}={r.config.get(k)}" for k in keys])].append(r)
+    return groups
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9=._-]+", "_", label).strip("_")
+
+
+def _band(ax: plt.Axes, steps: list[int], curves: list[list[float]], **style: Any) -> None:
+    """Mean line and ± std band of equally long curves."""
+    mean = [statistics.fmean(c) for c in zip(*curves)]
+    std = [statistics.stdev(c) if len(c) > 1 else 0.0 for c in zip(*curves)]
+    line = ax.plot(steps, mean, **style)[0]
+    lo, hi = [m - d for m, d in zip(mean, std)], [m + d for m, d in zip(mean, std)]
+    ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.2)
+
+
+def _curves(members: list[Run], layer: str) -> tuple[list[int], list[list[float]]]:
+    """Steps and each run's sparsity curve (%) of ``layer`` ("network" for the whole network), cut to the shortest."""
+    length = min(len(r.history["sparsity"]) for r in members)
+    steps = [rec["step"] for rec in members[0].history["sparsity"][:length]]
+    pick = (lambda rec: rec["network"]) if layer == "network" else (lambda rec: rec["layers"][layer])
+    return steps, [[100 * pick(rec) for rec in r.history["sparsity"][:length]] for r in members]
+
+
+def plot_layer_curves(runs: list[Run], keys: list[str], out: Path) -> list[Path]:
+    """Per-layer update sparsity over training for each configuration of the masked runs, mean ± std over seeds
+    (the paper's Figure 1, centre)."""
     paths = []
-    for i, (label, members) in enumerate(sorted(groups.items())):
+    for label, members in masked_groups(runs, keys).items():
+        members = [r for r in members if r.history.get("sparsity")]
+        if not members:
+            continue
         fig, ax = plt.subplots(figsize=(6.5, 4))
-        layers = list(members[0].history["sparsity"][-1]["layers"])
-        length = min(len(r.history["sparsity"]) for r in members)
-        steps = [rec["step"] for rec in members[0].history["sparsity"][:length]]
-        for layer in [*layers, "network"]:
-            curves = [
-                [
-                    100 * (rec["network"] if layer == "network" else rec["layers"][layer])
-                    for rec in r.history["sparsity"][:length]
-                ]
-                for r in members
-            ]
-            mean = [statistics.fmean(c) for c in zip(*curves)]
-            std = [statistics.stdev(c) if len(c) > 1 else 0.0 for c in zip(*curves)]
+        for layer in [*members[0].history["sparsity"][-1]["layers"], "network"]:
             style = {"color": "k", "linestyle": "--"} if layer == "network" else {}
-            line = ax.plot(steps, mean, label=layer, **style)[0]
-            ax.fill_between(
-                steps,
-                [m - s for m, s in zip(mean, std)],
-                [m + s for m, s in zip(mean, std)],
-                color=line.get_color(),
-                alpha=0.2,
-            )
+            _band(ax, *_curves(members, layer), label=layer, **style)
         ax.set(
             xlabel="meta-training step",
             ylabel="update sparsity (%)",
@@ -167,11 +178,79 @@ def plot_layer_curves(runs: list[Run], keys: list[str], out: Path) -> list[Path]
         ax.title.set_fontsize(9)
         ax.legend(fontsize=7, ncol=2)
         fig.tight_layout()
-        path = out / f"sparsity_curves_{i}.png"
+        path = out / f"sparsity_curves_{_slug(label)}.png"
         fig.savefig(path, dpi=100)
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def plot_network_curves(runs: list[Run], keys: list[str], out: Path) -> Path | None:
+    """Network update sparsity over training, one line per masked configuration (the paper's Figure 1, left)."""
+    groups = {k: [r for r in v if r.history.get("sparsity")] for k, v in masked_groups(runs, keys).items()}
+    groups = {k: v for k, v in groups.items() if v}
+    if not groups:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for label, members in groups.items():
+        _band(ax, *_curves(members, "network"), label=f"{label} (n={len(members)})")
+    ax.set(xlabel="meta-training step", ylabel="network update sparsity (%)", title="network update sparsity")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out / "network_sparsity_curves.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _final(r: Run, name: str) -> float | None:
+    """Final sparsity (%) of a layer (results' "sparsity") or a single tensor ("sparsity_per_tensor")."""
+    value = r.results.get("sparsity", {}).get(name, r.results.get("sparsity_per_tensor", {}).get(name))
+    return None if value is None else 100 * value
+
+
+def plot_final_layers(runs: list[Run], keys: list[str], out: Path) -> Path | None:
+    """Final update sparsity of each layer, one line per masked configuration (mean ± std over seeds)."""
+    groups = masked_groups(runs, keys)
+    if not groups:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, members in groups.items():
+        layers = [k for k in members[0].results["sparsity"] if k != "network"]
+        stats = [_mean_std([_final(r, layer) for r in members]) for layer in layers]
+        names = [layer.removeprefix("body.") for layer in layers]
+        ax.errorbar(names, [m for m, _ in stats], yerr=[d for _, d in stats], marker="o", capsize=3, label=label)
+    ax.set(ylabel="final update sparsity (%)", title="final update sparsity per layer (mean ± std over seeds)")
+    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out / "final_sparsity_by_layer.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def layer_table(runs: list[Run], keys: list[str]) -> str:
+    """A markdown table of the masked configurations' final sparsity (%) per layer, and of the output bias and the
+    BatchNorm gains (the paper's Figure 4), mean over seeds."""
+    groups = masked_groups(runs, keys)
+    if not groups:
+        return ""
+    first = next(iter(groups.values()))[0]
+    layers = [k for k in first.results["sparsity"] if k != "network"]
+    tensors = [t for t in first.results.get("sparsity_per_tensor", {}) if t == "head.bias" or ".norm.weight" in t]
+    cols = [*layers, *tensors]
+    lines = [
+        "| configuration | " + " | ".join(c.removeprefix("body.") for c in cols) + " |",
+        "|" + "---|" * (1 + len(cols)),
+    ]
+    for label, members in groups.items():
+        cells = []
+        for c in cols:
+            values = [v for r in members if (v := _final(r, c)) is not None]
+            cells.append(f"{statistics.fmean(values):.1f}" if values else "-")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def summary_table(runs: list[Run], keys: list[str]) -> str:
@@ -205,7 +284,11 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     written = [plot_versus(runs, k, args.out) for k in keys]
     written += plot_layer_curves(runs, keys, args.out)
+    written += [p for p in (plot_network_curves(runs, keys, args.out), plot_final_layers(runs, keys, args.out)) if p]
     table = summary_table(runs, keys)
+    layers = layer_table(runs, keys)
+    if layers:
+        table += "\n\nFinal update sparsity (%) per layer, output bias and BatchNorm gains:\n\n" + layers
     (args.out / "summary.md").write_text(table + "\n")
     print(f"{len(runs)} runs; varying: {', '.join(keys) or 'nothing but the seed'}")
     print(table)

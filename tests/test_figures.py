@@ -25,6 +25,9 @@ def fake_run(path, algo, steps, seed, acc, sparsity):
         "algorithm": algo,
         "dataset": "embedded",
         "sparsity": {"network": sparsity, "body.block1.conv": sparsity + 0.1} if masked else {},
+        "sparsity_per_tensor": {"body.block1.conv.weight": sparsity + 0.1, "head.bias": 0.9 + seed / 20}
+        if masked
+        else {},
     }
     (path / "results.json").write_text(json.dumps(results))
     history = {
@@ -67,6 +70,13 @@ def test_figures_command(sweep, tmp_path, capsys):
     assert "| sparse_maml | 25 | 2 | 80.00 ± 7.07 | 1.00 | 85.0 ± 0.0 |" in table
     assert "| fomaml | 5 | 2 | 60.00 ± 7.07 | 1.00 | - |" in table
     assert "algo.inner_steps" in capsys.readouterr().out
+    # Figure 1 left and the final per-layer profile: one figure each, every masked configuration in it
+    assert (out / "network_sparsity_curves.png").stat().st_size > 5000
+    assert (out / "final_sparsity_by_layer.png").stat().st_size > 5000
+    # per-layer table: block1.conv = network + 10 points; head.bias = mean of 90% (seed 0) and 95% (seed 1)
+    assert "| configuration | block1.conv | head.bias |" in table
+    assert "| sparse_maml, inner_steps=25 | 95.0 | 92.5 |" in table
+    assert "| fomaml" not in table.split("per layer")[1]
 
 
 def test_no_runs_is_a_clear_error(tmp_path):
