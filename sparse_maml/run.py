@@ -225,6 +225,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     with open_dict(data_cfg):
         data_cfg.num_test_tasks = cfg.num_test_tasks
         data_cfg.seed = cfg.seed if cfg.get("seed") is not None else saved.get("seed", 0)
+        if cfg.get("seed") is not None:  # an explicit seed picks other test episodes
+            data_cfg.eval_seed = cfg.seed
     if cfg.get("inner_steps_test"):
         module.inner_steps_test = int(cfg.inner_steps_test)
     dm = build_datamodule(data_cfg)

@@ -1,5 +1,7 @@
 """Every config group option composes and instantiates."""
 
+import itertools
+
 import hydra
 import pytest
 from omegaconf import OmegaConf
@@ -51,7 +53,11 @@ def test_trainer_logger_callbacks_compose(trainer, logger):
         hydra.utils.instantiate(cfg.trainer, logger=False)
 
 
-@pytest.mark.parametrize("experiment", options("experiment"))
+PAPER = [e for e in options("experiment") if not e.startswith("omniglot_")]
+OMNIGLOT = [e for e in options("experiment") if e.startswith("omniglot_")]
+
+
+@pytest.mark.parametrize("experiment", PAPER)
 def test_experiments_compose(experiment):
     cfg = compose_config([f"experiment={experiment}", "data.root=/data/miniimagenet"])
     assert cfg.trainer.max_epochs == 400
@@ -63,6 +69,23 @@ def test_experiments_compose(experiment):
     OmegaConf.resolve(cfg)
     build_module(cfg, (3, 84, 84), [0.5] * 3, [0.25] * 3)
     hydra.utils.instantiate(cfg.data)
+
+
+@pytest.mark.parametrize("experiment", OMNIGLOT)
+def test_omniglot_sweeps_compose(experiment):
+    """Every run of each CPU-scale claim sweep composes and builds (the sweep values are valid keys)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[f"experiment={experiment}"], return_hydra_config=True)
+    assert cfg.data.dataset == "omniglot" and cfg.data.image_size == 28 and cfg.trainer.max_epochs == 3
+    assert cfg.hydra.sweep.dir == f"multirun/{cfg.task_name}"
+    params = dict(cfg.hydra.sweeper.params or {})
+    assert experiment == "omniglot_cpu" or params, "a claim preset sweeps something"
+    for values in itertools.product(*(str(v).split(",") for v in params.values())):
+        run = compose_config([f"experiment={experiment}", *(f"{k}={v}" for k, v in zip(params, values))])
+        OmegaConf.resolve(run)
+        build_module(run, (1, 28, 28), [0.5], [0.25])
 
 
 def test_eval_config_composes():

@@ -88,6 +88,8 @@ class EpisodicDataModule(pl.LightningDataModule):
         meta_batch_size: training tasks per batch; train_batches_per_epoch: batches per Lightning epoch.
         num_val_tasks, num_test_tasks: sizes of the fixed evaluation lists; eval_batch_size: tasks per eval batch.
         seed: determines every episode (with dataset and split).
+        eval_seed: determines the validation and test episodes instead of ``seed`` (None: ``seed``); the configs
+            fix it at 0 so that runs with different seeds are compared on the same episodes.
         image_size: resize to this size (None: the format's default).
         augment: random crop (crop_padding), horizontal flip (hflip) and colour jitter (color_jitter) in training.
         mean, std: normalisation constants per channel on the [0, 1] scale (None: computed from the train split).
@@ -113,6 +115,7 @@ class EpisodicDataModule(pl.LightningDataModule):
         num_test_tasks: int = 300,
         eval_batch_size: int = 1,
         seed: int = 0,
+        eval_seed: int | None = None,
         image_size: int | None = None,
         augment: bool = False,
         crop_padding: int = 8,
@@ -135,6 +138,7 @@ class EpisodicDataModule(pl.LightningDataModule):
         self.meta_batch_size, self.train_batches_per_epoch = meta_batch_size, train_batches_per_epoch
         self.num_tasks = {"val": num_val_tasks, "test": num_test_tasks}
         self.eval_batch_size, self.seed, self.within_group = eval_batch_size, seed, within_group
+        self.eval_seed = seed if eval_seed is None else eval_seed
         self.augment, self.crop_padding, self.hflip, self.color_jitter = augment, crop_padding, hflip, color_jitter
         self.cache_dir, self.download, self.num_workers = cache_dir, download, num_workers
         self.format_options = plain(format_options)
@@ -168,7 +172,7 @@ class EpisodicDataModule(pl.LightningDataModule):
                 self.n_way,
                 self.k_shot,
                 self.k_query,
-                self.seed,
+                self.seed if stage == "train" else self.eval_seed,
                 self.within_group and stage == "train",
             )
             if stage == "train" and self._restored_position is not None:
@@ -177,7 +181,7 @@ class EpisodicDataModule(pl.LightningDataModule):
         return self._samplers[stage]
 
     def episodes(self, stage: str) -> list[Episode]:
-        """The fixed evaluation episodes of "val" or "test": the same for every run with this seed."""
+        """The fixed evaluation episodes of "val" or "test": the same for every run with this ``eval_seed``."""
         if stage not in self._episodes:
             self._episodes[stage] = self.sampler(stage).fixed_episodes(self.num_tasks[stage])
         return self._episodes[stage]

@@ -46,6 +46,17 @@ def test_fixed_episodes_shared_across_instances_and_seeds():
     assert not all(torch.equal(x[0], y[0]) for x, y in zip(a.val_dataloader(), c.val_dataloader(), strict=True))
 
 
+def test_eval_seed_fixes_evaluation_episodes_across_training_seeds():
+    a, b = (EpisodicDataModule(**SMALL, seed=s, eval_seed=7) for s in (0, 1))
+    for stage in ("val", "test"):
+        for x, y in zip(a.episodes(stage), b.episodes(stage), strict=True):
+            assert all(torch.equal(u, v) for u, v in zip(x, y, strict=True))
+    train = [next(iter(m.train_dataloader()))[0] for m in (a, b)]
+    assert not torch.equal(*train)  # training episodes still follow the seed
+    other = EpisodicDataModule(**SMALL, seed=0, eval_seed=8).episodes("test")
+    assert not all(torch.equal(x.support, y.support) for x, y in zip(a.episodes("test"), other, strict=True))
+
+
 def test_state_dict_round_trip():
     dm = EpisodicDataModule(**SMALL)
     list(dm.train_dataloader())
