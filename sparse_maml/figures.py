@@ -278,9 +278,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m sparse_maml.figures", description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders or multirun folders")
     parser.add_argument("--out", type=Path, default=Path("figures"), help="folder for the PNG files and summary.md")
+    parser.add_argument(
+        "--vs",
+        nargs="*",
+        metavar="KEY",
+        help="draw and tabulate against these keys only (default: every key that varies; none: a plain comparison)",
+    )
     args = parser.parse_args(argv)
     runs = find_runs(args.runs)
     keys = varying_keys(runs)
+    if args.vs is not None:
+        unknown = [k for k in args.vs if k not in keys]
+        if unknown:
+            parser.error(
+                f"--vs {' '.join(unknown)}: not a key that varies between these runs ({', '.join(keys) or 'none'})"
+            )
+        keys = args.vs
     args.out.mkdir(parents=True, exist_ok=True)
     written = [plot_versus(runs, k, args.out) for k in keys]
     written += plot_layer_curves(runs, keys, args.out)

@@ -82,3 +82,12 @@ def test_figures_command(sweep, tmp_path, capsys):
 def test_no_runs_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no results.json"):
         main([str(tmp_path)])
+
+
+def test_vs_restricts_the_keys(sweep, tmp_path):
+    out = tmp_path / "figs"
+    main([str(sweep), "--out", str(out), "--vs"])  # no key: one row per algorithm, seeds and steps pooled
+    assert not list(out.glob("vs_*.png"))
+    assert "| sparse_maml | 4 |" in (out / "summary.md").read_text()
+    with pytest.raises(SystemExit):
+        main([str(sweep), "--out", str(out), "--vs", "algo.inner_lr"])  # does not vary here
