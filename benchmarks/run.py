@@ -33,7 +33,8 @@ from .measure import Timing, interleaved
 
 MIB = 2**20
 # The paper's protocol: 400 epochs x 100 meta-batches, validation on 500 episodes after every epoch.
-PROTOCOL_ITERATIONS, PROTOCOL_VALIDATIONS = 40_000, 400
+# 400 epochs of 100 meta-batches, validating every 5 epochs as the experiment presets do
+PROTOCOL_ITERATIONS, PROTOCOL_VALIDATIONS = 40_000, 80
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -290,7 +291,7 @@ def main(argv: list[str] | None = None) -> str:
         best_eval = min(t.median for t in ev["timings"].values()) * args.eval_episodes / args.eval_measured
         hours = (PROTOCOL_ITERATIONS * k25[0]["project"].median + PROTOCOL_VALIDATIONS * best_eval) / 3600
         parts.append(
-            f"Projected paper protocol (40,000 meta-iterations at K={args.eval_steps}, 400 validations of "
+            f"Projected paper protocol (40,000 meta-iterations at K={args.eval_steps}, 80 validations of "
             f"{args.eval_episodes} episodes) on this device: {hours:,.1f} h."
         )
     text = "\n".join(parts) + "\n"
