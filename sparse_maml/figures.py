@@ -83,6 +83,13 @@ def varying_keys(runs: list[Run]) -> list[str]:
     return keep
 
 
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def _sortable(value: Any) -> tuple[int, Any]:
     return (0, value) if isinstance(value, (int, float)) else (1, str(value))
 
@@ -121,11 +128,7 @@ def plot_versus(runs: list[Run], key: str, out: Path) -> Path:
     for ax in (ax_s, ax_a):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out / f"vs_{key.replace('.', '_')}.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, out / f"vs_{key.replace('.', '_')}.png")
 
 
 def masked_groups(runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:
@@ -177,11 +180,7 @@ def plot_layer_curves(runs: list[Run], keys: list[str], out: Path) -> list[Path]
         )
         ax.title.set_fontsize(9)
         ax.legend(fontsize=7, ncol=2)
-        fig.tight_layout()
-        path = out / f"sparsity_curves_{_slug(label)}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(_save(fig, out / f"sparsity_curves_{_slug(label)}.png"))
     return paths
 
 
@@ -196,11 +195,7 @@ def plot_network_curves(runs: list[Run], keys: list[str], out: Path) -> Path | N
         _band(ax, *_curves(members, "network"), label=f"{label} (n={len(members)})")
     ax.set(xlabel="meta-training step", ylabel="network update sparsity (%)", title="network update sparsity")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out / "network_sparsity_curves.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "network_sparsity_curves.png")
 
 
 def _final(r: Run, name: str) -> float | None:
@@ -223,11 +218,7 @@ def plot_final_layers(runs: list[Run], keys: list[str], out: Path) -> Path | Non
     ax.set(ylabel="final update sparsity (%)", title="final update sparsity per layer (mean ± std over seeds)")
     ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out / "final_sparsity_by_layer.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "final_sparsity_by_layer.png")
 
 
 def layer_table(runs: list[Run], keys: list[str]) -> str:
