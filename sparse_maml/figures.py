@@ -163,14 +163,15 @@ def _curves(members: list[Run], layer: str) -> tuple[list[int], list[list[float]
 
 def plot_layer_curves(runs: list[Run], keys: list[str], out: Path) -> list[Path]:
     """Per-layer update sparsity over training for each configuration of the masked runs, mean ± std over seeds
-    (the paper's Figure 1, centre)."""
+    (the paper's Figure 1, centre: weight layers; BatchNorm layers are in the summary table)."""
     paths = []
     for label, members in masked_groups(runs, keys).items():
         members = [r for r in members if r.history.get("sparsity")]
         if not members:
             continue
         fig, ax = plt.subplots(figsize=(6.5, 4))
-        for layer in [*members[0].history["sparsity"][-1]["layers"], "network"]:
+        layers = [k for k in members[0].history["sparsity"][-1]["layers"] if "norm" not in k]  # as in Fig. 1
+        for layer in [*layers, "network"]:
             style = {"color": "k", "linestyle": "--"} if layer == "network" else {}
             _band(ax, *_curves(members, layer), label=layer, **style)
         ax.set(
@@ -228,7 +229,7 @@ def layer_table(runs: list[Run], keys: list[str]) -> str:
     if not groups:
         return ""
     first = next(iter(groups.values()))[0]
-    layers = [k for k in first.results["sparsity"] if k != "network"]
+    layers = [k for k in first.results["sparsity"] if k != "network" and "norm" not in k]  # BN: gains below
     tensors = [t for t in first.results.get("sparsity_per_tensor", {}) if t == "head.bias" or ".norm.weight" in t]
     cols = [*layers, *tensors]
     lines = [
