@@ -98,10 +98,18 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def _errorbar(ax: plt.Axes, groups: dict[Any, list[Run]], value: Any, label: str, color: str) -> None:
-    """Mean ± std over each group's runs of ``value(run)``, against the group keys in order."""
+def _errorbar(
+    ax: plt.Axes, groups: dict[Any, list[Run]], value: Any, label: str, color: str, single: Any = None
+) -> None:
+    """Mean ± std over each group's runs of ``value(run)``, against the group keys in order; a group of one run
+    gets ``single(run)`` as its error bar when given (e.g. the 95% CI over test episodes)."""
     xs = sorted(groups, key=_sortable)
-    stats = [_mean_std([value(r) for r in groups[x]]) for x in xs]
+    stats = [
+        (value(groups[x][0]), single(groups[x][0]))
+        if single and len(groups[x]) == 1
+        else _mean_std([value(r) for r in groups[x]])
+        for x in xs
+    ]
     ax.errorbar(
         [str(x) for x in xs],
         [m for m, _ in stats],
@@ -120,11 +128,12 @@ def plot_versus(runs: list[Run], key: str, out: Path) -> Path:
     for r in runs:
         by_algo[r.algorithm][r.config.get(key)].append(r)
     for color, (algo, groups) in enumerate(sorted(by_algo.items())):
-        _errorbar(ax_a, groups, lambda r: 100 * r.results["accuracy"], algo, f"C{color}")
+        ci = lambda r: 100 * r.results.get("ci95", 0.0)  # noqa: E731
+        _errorbar(ax_a, groups, lambda r: 100 * r.results["accuracy"], algo, f"C{color}", single=ci)
         if any("network" in r.results.get("sparsity", {}) for g in groups.values() for r in g):
             _errorbar(ax_s, groups, lambda r: 100 * r.results["sparsity"]["network"], algo, f"C{color}")
     ax_s.set(xlabel=key, ylabel="final update sparsity (%)", title="update sparsity")
-    ax_a.set(xlabel=key, ylabel="test accuracy (%)", title="test accuracy (mean ± std over seeds)")
+    ax_a.set(xlabel=key, ylabel="test accuracy (%)", title="test accuracy (± std over seeds; one seed: ± 95% CI)")
     for ax in (ax_s, ax_a):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)

@@ -91,3 +91,18 @@ def test_vs_restricts_the_keys(sweep, tmp_path):
     assert "| sparse_maml | 4 |" in (out / "summary.md").read_text()
     with pytest.raises(SystemExit):
         main([str(sweep), "--out", str(out), "--vs", "algo.inner_lr"])  # does not vary here
+
+
+def test_one_seed_gets_the_test_ci_as_error_bar(sweep):
+    from unittest.mock import MagicMock
+
+    from sparse_maml.figures import _errorbar
+
+    runs = [r for r in find_runs([sweep]) if r.seed == 0 and r.algorithm == "fomaml"]
+    groups = {r.config["algo.inner_steps"]: [r] for r in runs}
+    ax = MagicMock()
+    _errorbar(
+        ax, groups, lambda r: 100 * r.results["accuracy"], "fomaml", "C0", single=lambda r: 100 * r.results["ci95"]
+    )
+    args, kwargs = ax.errorbar.call_args
+    assert args[1] == [55.0, 75.0] and kwargs["yerr"] == [1.0, 1.0]
