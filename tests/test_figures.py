@@ -105,4 +105,4 @@ def test_one_seed_gets_the_test_ci_as_error_bar(sweep):
         ax, groups, lambda r: 100 * r.results["accuracy"], "fomaml", "C0", single=lambda r: 100 * r.results["ci95"]
     )
     args, kwargs = ax.errorbar.call_args
-    assert args[1] == [55.0, 75.0] and kwargs["yerr"] == [1.0, 1.0]
+    assert args[1] == pytest.approx([55.0, 75.0]) and kwargs["yerr"] == pytest.approx([1.0, 1.0])
