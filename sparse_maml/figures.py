@@ -254,8 +254,15 @@ def layer_table(runs: list[Run], keys: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _spread(values: list[float], digits: int) -> str:
+    """ "mean ± std" over seeds, or the value alone for a single seed (no spread measured)."""
+    mean, std = _mean_std(values)
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f}"
+
+
 def summary_table(runs: list[Run], keys: list[str]) -> str:
-    """A markdown table: one row per configuration, test accuracy and final sparsity as mean ± std over seeds."""
+    """A markdown table: one row per configuration, test accuracy and final sparsity as mean ± std over seeds (the
+    value alone for one seed), and the mean 95% CI over test episodes."""
     groups: dict[tuple, list[Run]] = defaultdict(list)
     for r in runs:
         groups[(r.algorithm, *(json.dumps(r.config.get(k)) for k in keys))].append(r)
@@ -263,15 +270,13 @@ def summary_table(runs: list[Run], keys: list[str]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     order = lambda kv: (kv[0][0], [_sortable(json.loads(v)) for v in kv[0][1:]])  # noqa: E731
     for key, members in sorted(groups.items(), key=order):
-        acc = _mean_std([100 * r.results["accuracy"] for r in members])
+        acc = _spread([100 * r.results["accuracy"] for r in members], 2)
         ci = statistics.fmean(100 * r.results["ci95"] for r in members)
         sparsity = [
             100 * r.results["sparsity"]["network"] for r in members if "network" in r.results.get("sparsity", {})
         ]
-        sp = "{:.1f} ± {:.1f}".format(*_mean_std(sparsity)) if sparsity else "-"
-        lines.append(
-            "| " + " | ".join([*key, str(len(members)), f"{acc[0]:.2f} ± {acc[1]:.2f}", f"{ci:.2f}", sp]) + " |"
-        )
+        sp = _spread(sparsity, 1) if sparsity else "-"
+        lines.append("| " + " | ".join([*key, str(len(members)), acc, f"{ci:.2f}", sp]) + " |")
     return "\n".join(lines)
 
 
