@@ -34,7 +34,7 @@ def test_same_seed_same_results_different_seed_different_episodes(tmp_path):
     assert not torch.equal(ca["state_dict"]["algo.backbone.head.weight"], cc["state_dict"]["algo.backbone.head.weight"])
 
 
-def test_seed_fixes_initialisation_mask_and_episodes():
+def test_seed_fixes_initialisation_mask_and_training_episodes():
     def build(seed):
         cfg = compose_config([*TINY, f"seed={seed}"])
         pl.seed_everything(seed)
@@ -52,4 +52,6 @@ def test_seed_fixes_initialisation_mask_and_episodes():
     assert not torch.equal(s0["algo.backbone.head.weight"], s1["algo.backbone.head.weight"])
     for stage in range(3):  # train, val and test episodes
         assert all(torch.equal(x, y) for x, y in zip(b0[stage], b0_again[stage]))
-        assert not torch.equal(b0[stage][0], b1[stage][0])
+    assert not torch.equal(b0[0][0], b1[0][0])  # training episodes follow the seed
+    for stage in (1, 2):  # validation and test episodes follow data.eval_seed: the same for every seed
+        assert all(torch.equal(x, y) for x, y in zip(b0[stage], b1[stage]))
