@@ -131,3 +131,12 @@ def test_command_line_quickstart(tmp_path):
         timeout=600,
     )
     assert done.returncode != 0 and "sparse_mamll" in done.stderr and "Available options" in done.stderr
+
+
+def test_evaluate_reuses_the_training_runs_test_episodes(tmp_path):
+    results = run_train(tmp_path / "run", "algo=fomaml", "logger=csv")
+    best = next((tmp_path / "run" / "checkpoints").glob("epoch*.ckpt"))
+    same = compose_config([f"ckpt_path={best}", "num_test_tasks=6"], output_dir=tmp_path / "a", name="eval")
+    assert evaluate(same)["accuracy"] == pytest.approx(results["accuracy"])  # data.eval_seed from the checkpoint
+    other = compose_config([f"ckpt_path={best}", "num_test_tasks=6", "seed=5"], output_dir=tmp_path / "b", name="eval")
+    assert evaluate(other)["accuracy"] != pytest.approx(results["accuracy"])  # an explicit seed: other episodes
