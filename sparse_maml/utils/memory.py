@@ -5,25 +5,42 @@ from __future__ import annotations
 
 import ctypes
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+from torch._C._profiler import _EventType
 from torch.profiler import ProfilerActivity, profile
 
 
 def peak_tensor_bytes(fn: Callable[[], object]) -> int:
     """Run ``fn`` and return the peak of tensor bytes allocated and still alive during it.
 
-    Bytes already allocated before the call are not counted, so the figure is the extra memory ``fn`` needs.
+    Only blocks allocated inside the call count, and a free counts only for such a block (matched by address): the
+    profiler records some frees of blocks allocated before it started, which would otherwise lower the figure by a
+    different amount from one call to the next. The result is the extra memory ``fn`` needs.
     """
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    events.sort(key=lambda e: e.start_ns())
+    allocations = sorted(
+        (e for e in _walk(prof.profiler.kineto_results.experimental_event_tree()) if e.tag == _EventType.Allocation),
+        key=lambda e: e.start_time_ns,
+    )
+    mine: dict[int, int] = {}
     live = peak = 0
-    for e in events:
-        live += e.nbytes()
-        peak = max(peak, live)
+    for e in allocations:
+        ptr, size = e.extra_fields.ptr, e.extra_fields.alloc_size
+        if size > 0:
+            mine[ptr] = size
+            live += size
+            peak = max(peak, live)
+        elif ptr in mine:
+            live -= mine.pop(ptr)
     return peak
+
+
+def _walk(events: list) -> Iterator:
+    for e in events:
+        yield e
+        yield from _walk(e.children)
 
 
 def reset_peak_rss() -> bool:
