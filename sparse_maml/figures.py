@@ -133,6 +133,10 @@ def plot_versus(runs: list[Run], key: str, out: Path) -> Path:
         if any("network" in r.results.get("sparsity", {}) for g in groups.values() for r in g):
             _errorbar(ax_s, groups, lambda r: 100 * r.results["sparsity"]["network"], algo, f"C{color}")
     ax_s.set(xlabel=key, ylabel="final update sparsity (%)", title="update sparsity")
+    lo, hi = ax_s.get_ylim()
+    if hi - lo < 10:  # at least 10 points of sparsity on the axis, so that noise does not look like a trend
+        mid = (hi + lo) / 2
+        ax_s.set_ylim(mid - 5, mid + 5)
     ax_a.set(xlabel=key, ylabel="test accuracy (%)", title="test accuracy (± std over seeds; one seed: ± 95% CI)")
     for ax in (ax_s, ax_a):
         if ax.get_legend_handles_labels()[0]:
