@@ -32,8 +32,7 @@ from . import baseline
 from .measure import Timing, interleaved
 
 MIB = 2**20
-# The paper's protocol: 400 epochs x 100 meta-batches, validation on 500 episodes after every epoch.
-# 400 epochs of 100 meta-batches, validating every 5 epochs as the experiment presets do
+# The paper's protocol: 400 epochs x 100 meta-batches, validating on 500 episodes every 5 epochs as the presets do.
 PROTOCOL_ITERATIONS, PROTOCOL_VALIDATIONS = 40_000, 80
 
 

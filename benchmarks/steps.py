@@ -20,7 +20,7 @@ from torch.profiler import profile
 
 from sparse_maml.models import build_backbone
 from sparse_maml.models.functional import Conv4Functional
-from sparse_maml.models.fused import BatchNormReLUPool
+from sparse_maml.models.fused import batch_norm_relu_pool
 
 from . import baseline
 from .run import make_batch, parse_args
@@ -34,16 +34,16 @@ def variants(args: argparse.Namespace) -> dict[str, Callable[[], object]]:
     net = build_backbone("conv4", 3, args.image_size, args.ways, args.hidden)
     fn = Conv4Functional(net)
     params = {n: p.detach().clone().requires_grad_() for n, p in net.named_parameters()}
-    p = list(params.values())
+    leaves = list(params.values())
 
     def step(logits: torch.Tensor) -> None:
-        torch.autograd.grad(F.cross_entropy(logits, y), p)
+        torch.autograd.grad(F.cross_entropy(logits, y), leaves)
 
-    def fused_bn() -> torch.Tensor:
+    def fused_bn() -> torch.Tensor:  # the convolution apart, batch norm/ReLU/pool fused
         h = x_cl
-        for i in range(0, 16, 4):
-            h = BatchNormReLUPool.apply(F.conv2d(h, p[i], p[i + 1], padding=1), p[i + 2], p[i + 3], 1e-5)
-        return F.linear(h.flatten(1), p[16], p[17])
+        for w, b, gamma, beta, eps in fn.blocks:
+            h = batch_norm_relu_pool(F.conv2d(h, params[w], params[b], padding=1), params[gamma], params[beta], eps)
+        return fn.head(params, h.flatten(1))
 
     return {
         "baseline (NCHW, op by op)": lambda: step(baseline.conv4_forward(params, x)),
