@@ -127,8 +127,8 @@ def plot_versus(runs: list[Run], key: str, out: Path) -> Path:
     by_algo: dict[str, dict[Any, list[Run]]] = defaultdict(lambda: defaultdict(list))
     for r in runs:
         by_algo[r.algorithm][r.config.get(key)].append(r)
+    ci = lambda r: 100 * r.results.get("ci95", 0.0)  # noqa: E731
     for color, (algo, groups) in enumerate(sorted(by_algo.items())):
-        ci = lambda r: 100 * r.results.get("ci95", 0.0)  # noqa: E731
         _errorbar(ax_a, groups, lambda r: 100 * r.results["accuracy"], algo, f"C{color}", single=ci)
         if any("network" in r.results.get("sparsity", {}) for g in groups.values() for r in g):
             _errorbar(ax_s, groups, lambda r: 100 * r.results["sparsity"]["network"], algo, f"C{color}")
@@ -151,6 +151,12 @@ def masked_groups(runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:
         if r.history.get("sparsity") or "network" in r.results.get("sparsity", {}):
             groups[", ".join([r.algorithm] + [f"{k.split('.')[-1]}={r.config.get(k)}" for k in keys])].append(r)
     return groups
+
+
+def curve_groups(runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:
+    """``masked_groups`` restricted to the runs with sparsity logged over training (history.json)."""
+    groups = {k: [r for r in v if r.history.get("sparsity")] for k, v in masked_groups(runs, keys).items()}
+    return {k: v for k, v in groups.items() if v}
 
 
 def _slug(label: str) -> str:
@@ -178,10 +184,7 @@ def plot_layer_curves(runs: list[Run], keys: list[str], out: Path) -> list[Path]
     """Per-layer update sparsity over training for each configuration of the masked runs, mean ± std over seeds
     (the paper's Figure 1, centre: weight layers; BatchNorm layers are in the summary table)."""
     paths = []
-    for label, members in masked_groups(runs, keys).items():
-        members = [r for r in members if r.history.get("sparsity")]
-        if not members:
-            continue
+    for label, members in curve_groups(runs, keys).items():
         fig, ax = plt.subplots(figsize=(6.5, 4))
         layers = [k for k in members[0].history["sparsity"][-1]["layers"] if "norm" not in k]  # as in Fig. 1
         for layer in [*layers, "network"]:
@@ -200,8 +203,7 @@ def plot_layer_curves(runs: list[Run], keys: list[str], out: Path) -> list[Path]
 
 def plot_network_curves(runs: list[Run], keys: list[str], out: Path) -> Path | None:
     """Network update sparsity over training, one line per masked configuration (the paper's Figure 1, left)."""
-    groups = {k: [r for r in v if r.history.get("sparsity")] for k, v in masked_groups(runs, keys).items()}
-    groups = {k: v for k, v in groups.items() if v}
+    groups = curve_groups(runs, keys)
     if not groups:
         return None
     fig, ax = plt.subplots(figsize=(6.5, 4))
