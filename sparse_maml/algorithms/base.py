@@ -1,4 +1,4 @@
-"""The inner loop every algorithm shares (see DESIGN.md):
+"""The algorithm contract and the per-task engine (docs/DESIGN.md). Every algorithm runs
 
     phi_0 = theta,   phi_{k+1} = phi_k - alpha * s(m) * g_k,   g_k = grad_phi L(phi_k; support)
 
@@ -13,6 +13,8 @@ First-order meta-gradients (paper, Appendix B) need only the running sum of the 
 so no graph is kept across inner steps and memory does not grow with K. They are delivered through a
 surrogate loss, sum(theta * G_theta) + sum(s(m) * G_m), whose backward writes exactly these gradients: Lightning's
 ``manual_backward`` and DDP's all-reduce then work unchanged.
+
+The K-step update itself is ``update.inner_loop``; running a meta-batch's tasks together is ``batched.py``.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ..models.functional import Conv4Functional
+from .batched import batched_evaluate, batched_first_order
 from .masks import grouped_sparsity, network_sparsity, tensor_sparsity
-
-Params = dict[str, Tensor]
+from .update import Params, inner_loop
 
 
 def _key(name: str) -> str:
@@ -166,24 +168,10 @@ class InnerLoopLearner(nn.Module):
         task by task. ``chunk`` defaults to as many tasks as keep one first-layer activation under 2^28 values.
         """
         steps = self.inner_steps if steps is None else steps
-        if not self._batched(xs, batched):
-            accs = [_accuracy(self.predict(self.adapt(xs[t], ys[t], steps), xq[t]), yq[t]) for t in range(len(xs))]
-            return torch.stack(accs)
-        fn = self._functional
-        if chunk is None:
-            per_task = max(xs.shape[1], xq.shape[1]) * fn.hidden * xs.shape[-1] * xs.shape[-2]
-            chunk = max(1, 2**28 // per_task)
-        theta = {n: p.detach() for n, p in self.backbone.named_parameters()}
-        accs = []
-        for lo in range(0, len(xs), chunk):
-            sl = slice(lo, lo + chunk)
-            tasks = len(xs[sl])
-            with torch.enable_grad():
-                phi, _ = self._adapt_tasks(theta, xs[sl], ys[sl], steps, keep_sum=False)
-            params = {**_expand(theta, tasks), **{n: p.detach() for n, p in phi.items()}}
-            logits = fn.forward_tasks(params, xq[sl], fused=True)
-            accs.append((logits.argmax(-1) == yq[sl]).float().mean(1))
-        return torch.cat(accs)
+        if self._batched(xs, batched):
+            return batched_evaluate(self, xs, ys, xq, yq, steps, chunk)
+        accs = [_accuracy(self.predict(self.adapt(xs[t], ys[t], steps), xq[t]), yq[t]) for t in range(len(xs))]
+        return torch.stack(accs)
 
     def meta_loss(self, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(surrogate, query loss, query accuracy) over a meta-batch; ``surrogate.backward()`` writes the
@@ -193,7 +181,7 @@ class InnerLoopLearner(nn.Module):
         tasks = xs.shape[0]
         if self.first_order:
             if self._batched(xs, None):
-                g_query, g_m, losses, accs = self._first_order_tasks(xs, ys, xq, yq)
+                g_query, g_m, losses, accs = batched_first_order(self, xs, ys, xq, yq)
             else:
                 g_query, g_m, losses, accs = {}, {}, [], []
                 for t in range(tasks):
@@ -282,35 +270,6 @@ class InnerLoopLearner(nn.Module):
             return (lambda x: x.contiguous(memory_format=torch.channels_last)), model_full
         return (lambda x: x), model_full
 
-    def _inner_loop(
-        self,
-        phi: Params,
-        scales: dict[str, Tensor | None],
-        loss_of: Callable[[Params], Tensor],
-        steps: int,
-        create_graph: bool,
-        keep_sum: bool,
-    ) -> tuple[Params, list[Tensor] | None]:
-        """K steps of phi <- phi - alpha * s(m) * grad loss_of(phi). First order (``create_graph=False``) keeps
-        no graph between steps; ``keep_sum`` also returns sum_k g_k."""
-        names = list(phi)
-        params = [phi[n] for n in names]
-        s = [scales[n] for n in names]
-        grad_sum: list[Tensor] | None = None
-        for _ in range(steps):
-            grads = torch.autograd.grad(loss_of(dict(zip(names, params))), params, create_graph=create_graph)
-            steps_ = [g if sc is None else sc * g for g, sc in zip(grads, s)]
-            if create_graph:
-                params = [p - self.inner_lr * d for p, d in zip(params, steps_)]
-                continue
-            with torch.no_grad():
-                if keep_sum:
-                    grad_sum = [g.clone() for g in grads] if grad_sum is None else torch._foreach_add(grad_sum, grads)
-                # phi - (alpha * d), rounded as written (a fused multiply-add would round differently)
-                new = torch._foreach_sub(params, torch._foreach_mul(steps_, self.inner_lr))
-                params = [p.requires_grad_() for p in new]
-        return dict(zip(names, params)), grad_sum
-
     def _adapt_first_order(
         self, theta: Params, xs: Tensor, ys: Tensor, steps: int, keep_sum: bool
     ) -> tuple[Params, list[Tensor] | None]:
@@ -318,11 +277,12 @@ class InnerLoopLearner(nn.Module):
         encode, model = self._encoders(theta, need_graph=False)
         zs = encode(xs)
         phi = {n: theta[n].detach().requires_grad_() for n in self.adapted}
-        return self._inner_loop(
+        return inner_loop(
             phi,
             self._scales(detach=True),
             lambda p: F.cross_entropy(model(p, zs), ys),
             steps,
+            self.inner_lr,
             create_graph=False,
             keep_sum=keep_sum,
         )
@@ -342,58 +302,6 @@ class InnerLoopLearner(nn.Module):
         grads = torch.autograd.grad(loss, list(leaves.values()))
         return dict(zip(leaves, grads)), dict(zip(self.adapted, grad_sum)), loss.detach(), _accuracy(logits, yq)
 
-    def _adapt_tasks(
-        self, theta: Params, xs: Tensor, ys: Tensor, steps: int, keep_sum: bool
-    ) -> tuple[Params, list[Tensor] | None]:
-        """First-order inner loop on T tasks at once (grouped convolutions): phi_K and sum_k g_k with a leading
-        task dim. The loss is the sum of the per-task mean losses, so its gradient holds each task's own."""
-        fn, tasks = self._functional, len(xs)
-        frozen = _expand({n: p for n, p in theta.items() if n not in self.adapted}, tasks)
-        phi = {n: p.clone().requires_grad_() for n, p in _expand({n: theta[n] for n in self.adapted}, tasks).items()}
-        if self.head_only:
-            zs = fn.body_tasks(frozen, xs, fused=True)
-
-            def logits_of(p: Params) -> Tensor:
-                return fn.head_tasks({**frozen, **p}, zs)
-        else:
-
-            def logits_of(p: Params) -> Tensor:
-                return fn.forward_tasks({**frozen, **p}, xs, fused=True)
-
-        def loss_of(p: Params) -> Tensor:
-            return (
-                F.cross_entropy(logits_of(p).flatten(0, 1), ys.flatten(), reduction="none")
-                .view(tasks, -1)
-                .mean(1)
-                .sum()
-            )
-
-        return self._inner_loop(phi, self._scales(detach=True), loss_of, steps, create_graph=False, keep_sum=keep_sum)
-
-    def _first_order_tasks(self, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor):
-        """``_first_order_task`` for all T tasks at once: (sum over tasks of the query gradients, sum over tasks
-        of -alpha * g_query * sum_k g_k, losses [T], accuracies [T])."""
-        tasks = len(xs)
-        theta = {n: p.detach() for n, p in self.backbone.named_parameters()}
-        phi, grad_sum = self._adapt_tasks(theta, xs, ys, self.inner_steps, keep_sum=True)
-        # Parameters that did not adapt are one leaf shared by all tasks: their gradient is the sum over tasks.
-        shared = {
-            n: theta[n].clone().requires_grad_()
-            for n, p in self.backbone.named_parameters()
-            if p.requires_grad and n not in phi
-        }
-        params = {**_expand(theta, tasks), **_expand(shared, tasks), **phi}
-        logits = self._functional.forward_tasks(params, xq, fused=True)
-        losses = F.cross_entropy(logits.flatten(0, 1), yq.flatten(), reduction="none").view(tasks, -1).mean(1)
-        leaves = {**phi, **shared}
-        grads = dict(zip(leaves, torch.autograd.grad(losses.sum(), list(leaves.values()))))
-        g_query = {n: (g.sum(0) if n in phi else g) for n, g in grads.items()}
-        g_m = {}
-        if self.modulated:
-            g_m = {n: -self.inner_lr * (grads[n] * s).sum(0) for n, s in zip(self.adapted, grad_sum)}
-        accs = (logits.argmax(-1) == yq).float().mean(1)
-        return g_query, g_m, losses.detach(), accs
-
     def _first_order_surrogate(self, g_theta: Params, g_m: Params, tasks: int) -> Tensor:
         """sum(theta * G_theta) + sum(s(m) * G_m), G the per-task sums divided by T: its backward writes the
         first-order meta-gradients of the mean query loss."""
@@ -408,22 +316,18 @@ class InnerLoopLearner(nn.Module):
         theta = dict(self.backbone.named_parameters())
         encode, model = self._encoders(theta, need_graph=True)
         zs = encode(xs)
-        phi, _ = self._inner_loop(
+        phi, _ = inner_loop(
             {n: theta[n] for n in self.adapted},
             self._scales(detach=False),
             lambda p: F.cross_entropy(model(p, zs), ys),
             self.inner_steps,
+            self.inner_lr,
             create_graph=True,
             keep_sum=False,
         )
         logits = model(phi, encode(xq))
         loss = F.cross_entropy(logits, yq)
         return loss, loss.detach(), _accuracy(logits, yq)
-
-
-def _expand(params: Params, tasks: int) -> Params:
-    """Each tensor repeated along a new leading task dim (a view)."""
-    return {n: p.unsqueeze(0).expand(tasks, *p.shape) for n, p in params.items()}
 
 
 def _accumulate(total: Params, new: Params) -> None:
