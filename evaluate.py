@@ -3,12 +3,14 @@
 import hydra
 from omegaconf import DictConfig
 
+from sparse_maml.cli import bad_input_as_message
 from sparse_maml.run import evaluate
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
+    with bad_input_as_message():
+        evaluate(cfg)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,22 @@
 """Meta-train an algorithm: python train.py algo=sparse_maml [model=...] [data=...] [trainer=...] [key=value ...]"""
 
-import json
-import os
 import sys
 
 import hydra
 from omegaconf import DictConfig
 
-from sparse_maml.run import DDP_JOB_ENV, train
+from sparse_maml import ddp
+from sparse_maml.cli import bad_input_as_message
+from sparse_maml.run import train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    # The returned value is what Hydra sweepers optimise.
-    return train(cfg).get("accuracy", float("nan"))
+    with bad_input_as_message():
+        # The returned value is what Hydra sweepers optimise.
+        return train(cfg).get("accuracy", float("nan"))
 
 
 if __name__ == "__main__":
-    if os.environ.get("LOCAL_RANK", "0") != "0" and DDP_JOB_ENV in os.environ:
-        # A DDP rank started by Lightning with the parent's command line: run the parent's job, not its sweep.
-        rank = os.environ["LOCAL_RANK"]
-        sys.argv = [sys.argv[0], *json.loads(os.environ[DDP_JOB_ENV]), f"hydra.job.name=train_ddp_process_{rank}"]
+    sys.argv = ddp.job_argv(sys.argv)  # a DDP rank started by Lightning runs its parent's job, not its sweep
     main()

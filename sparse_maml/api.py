@@ -11,17 +11,24 @@ from torch import Tensor
 from .module import MetaLearner
 
 
+class LearnerInputError(ValueError):
+    """Images or labels that do not fit the checkpoint; the message says what it expects."""
+
+
 class Learner:
     """A trained meta-learner: ``adapt`` on a support set, ``predict`` on queries.
 
     Images are raw, at the training resolution: uint8 in [0, 255] or float in [0, 1], [B, C, H, W]; the
-    checkpoint's normalisation is applied here.
+    checkpoint's normalisation is applied here. Inputs that do not fit the checkpoint raise ``LearnerInputError``.
     """
 
     def __init__(self, module: MetaLearner) -> None:
         self.module = module.eval()
         self.algo = module.algo
         self.config: dict[str, Any] = dict(module.hparams.config or {})
+        hp = module.hparams
+        self.image_shape: tuple[int, int, int] = (hp.in_channels, hp.image_size, hp.image_size)
+        self.n_way: int = hp.n_way
 
     @property
     def device(self) -> torch.device:
@@ -29,17 +36,54 @@ class Learner:
 
     def adapt(self, xs: Tensor, ys: Tensor, steps: int | None = None) -> dict[str, Tensor]:
         """Adapted parameters for the support set xs [N*K, C, H, W], ys [N*K] (labels 0..N-1)."""
+        problems = self._image_problems("xs", xs) + self._label_problems(xs, ys)
+        if problems:
+            raise LearnerInputError("Learner.adapt: " + "; ".join(problems))
         steps = self.module.inner_steps_test if steps is None else steps
         return self.algo.adapt(self.module.normalize(xs), ys.to(self.device), steps=steps)
 
     @torch.no_grad()
     def predict(self, fast: dict[str, Tensor], xq: Tensor) -> Tensor:
         """Logits [B, n_way] of the adapted network on xq [B, C, H, W]."""
+        problems = self._image_problems("xq", xq)
+        if problems:
+            raise LearnerInputError("Learner.predict: " + "; ".join(problems))
         return self.algo.predict(fast, self.module.normalize(xq))
 
     def update_sparsity(self) -> dict[str, float]:
         """Per-tensor update sparsity of the learned mask ({} without a mask)."""
         return self.algo.update_sparsity()
+
+    # ---- input checks: what the checkpoint was trained on ---------------------------------------------------------
+    def _image_problems(self, name: str, x: Any) -> list[str]:
+        c, h, w = self.image_shape
+        expected = f"[B, {c}, {h}, {w}] images, uint8 in [0, 255] or float in [0, 1]"
+        if not isinstance(x, Tensor):
+            return [f"{name} is a {type(x).__name__}; this checkpoint expects a tensor of {expected}"]
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape or x.shape[0] == 0:
+            return [f"{name} has shape {list(x.shape)}; this checkpoint expects {expected}"]
+        if x.dtype == torch.uint8:
+            return []
+        if not x.is_floating_point():
+            return [f"{name} has dtype {x.dtype}; this checkpoint expects {expected}"]
+        low, high = x.min().item(), x.max().item()
+        if not 0.0 <= low <= high <= 1.0:  # also false for NaN
+            return [f"{name} holds values in [{low:g}, {high:g}]; this checkpoint expects {expected}"]
+        return []
+
+    def _label_problems(self, xs: Any, ys: Any) -> list[str]:
+        n = len(xs) if isinstance(xs, Tensor) and xs.dim() == 4 else None
+        shape = "N*K" if n is None else n
+        expected = f"ys of shape [{shape}] with integer labels 0..{self.n_way - 1} ({self.n_way}-way)"
+        if not isinstance(ys, Tensor):
+            return [f"ys is a {type(ys).__name__}; this checkpoint expects {expected}"]
+        integer = not (ys.is_floating_point() or ys.is_complex() or ys.dtype == torch.bool)
+        if ys.dim() != 1 or not integer or (n is not None and len(ys) != n):
+            return [f"ys has shape {list(ys.shape)} and dtype {ys.dtype}; this checkpoint expects {expected}"]
+        low, high = int(ys.min()), int(ys.max())
+        if low < 0 or high >= self.n_way:
+            return [f"ys holds labels {low}..{high}; this checkpoint expects {expected}"]
+        return []
 
 
 def load_learner(ckpt_path: str | Path, map_location: str | torch.device = "cpu") -> Learner:

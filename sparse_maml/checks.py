@@ -1,4 +1,8 @@
-"""Configurations that cannot work, rejected before training starts, each with a message naming its keys."""
+"""Configurations that cannot work, rejected before training starts, each with a message naming its keys.
+
+Two passes, so that a wrong setting is reported before any data is read: ``check_config`` looks at the composed
+config alone (algorithm, trainer, episode shape, ranks), ``check_data`` at the prepared splits.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,12 @@ class ConfigError(ValueError):
     """A configuration that cannot train; the message lists every problem found."""
 
 
-def config_problems(
-    cfg: DictConfig, dm: EpisodicDataModule, world_size: int = 1, use_distributed_sampler: bool = False
-) -> list[str]:
-    """What is wrong with ``cfg`` for the data of ``dm`` on ``world_size`` ranks ([] when it can train)."""
+class CheckpointNotFoundError(ConfigError, FileNotFoundError):
+    """``ckpt_path`` names a checkpoint that does not exist."""
+
+
+def config_problems(cfg: DictConfig, world_size: int = 1, use_distributed_sampler: bool = False) -> list[str]:
+    """What is wrong with ``cfg`` itself on ``world_size`` ranks, without reading any data ([] when nothing)."""
     problems: list[str] = []
     algo, data = cfg.algo, cfg.data
     if world_size > 1 and use_distributed_sampler:
@@ -31,10 +37,30 @@ def config_problems(
     steps_test = algo.get("inner_steps_test")
     if steps_test is not None and steps_test < 1:
         problems.append(f"algo.inner_steps_test={steps_test}: evaluation needs at least 1 inner step (or null)")
+    sparsity = algo.get("mask_init_sparsity")
+    if sparsity is not None and not 0 <= sparsity <= 1:
+        problems.append(f"algo.mask_init_sparsity={sparsity}: the initial update sparsity is a fraction in [0, 1]")
     too_small = [f"data.{key}={data[key]} must be at least 1" for key in _POSITIVE if data[key] < 1]
     if too_small:  # the checks below divide by these or would only repeat them
         return problems + too_small
+    if data.meta_batch_size % world_size:
+        problems.append(
+            f"data.meta_batch_size={data.meta_batch_size} is not divisible by the {world_size} ranks "
+            "(trainer.devices x trainer.num_nodes): every rank takes the same number of tasks of a meta-batch"
+        )
+    for stage in ("val", "test"):
+        num_tasks = data[f"num_{stage}_tasks"]
+        if num_tasks < world_size:
+            problems.append(
+                f"data.num_{stage}_tasks={num_tasks} is fewer than the {world_size} ranks: every rank "
+                "evaluates a share of the fixed episodes"
+            )
+    return problems
 
+
+def data_problems(dm: EpisodicDataModule) -> list[str]:
+    """What keeps the episodes of ``dm`` from being drawn from its splits ([] when nothing); reads the splits."""
+    problems: list[str] = []
     for stage in ("train", "val", "test"):
         store, split = dm.store(stage), dm.splits[stage]
         where = f"split {split!r} of {dm.dataset!r}"
@@ -48,25 +74,19 @@ def config_problems(
                 f"data.k_shot + data.k_query = {dm.k_shot} + {dm.k_query} = {need} but class "
                 f"{store.class_names[smallest]!r} of {where} has {int(counts[smallest])} images"
             )
-
-    if dm.meta_batch_size % world_size:
-        problems.append(
-            f"data.meta_batch_size={dm.meta_batch_size} is not divisible by the {world_size} ranks "
-            "(trainer.devices x trainer.num_nodes): every rank takes the same number of tasks of a meta-batch"
-        )
-    for stage in ("val", "test"):
-        if dm.num_tasks[stage] < world_size:
-            problems.append(
-                f"data.num_{stage}_tasks={dm.num_tasks[stage]} is fewer than the {world_size} ranks: every rank "
-                "evaluates a share of the fixed episodes"
-            )
     return problems
 
 
-def check_config(
-    cfg: DictConfig, dm: EpisodicDataModule, world_size: int = 1, use_distributed_sampler: bool = False
-) -> None:
-    """Raise ConfigError with every problem ``config_problems`` finds."""
-    problems = config_problems(cfg, dm, world_size, use_distributed_sampler)
+def _raise(problems: list[str]) -> None:
     if problems:
         raise ConfigError("this configuration cannot train:\n  " + "\n  ".join(problems))
+
+
+def check_config(cfg: DictConfig, world_size: int = 1, use_distributed_sampler: bool = False) -> None:
+    """Raise ConfigError with every problem ``config_problems`` finds; reads no data."""
+    _raise(config_problems(cfg, world_size, use_distributed_sampler))
+
+
+def check_data(dm: EpisodicDataModule) -> None:
+    """Raise ConfigError with every problem ``data_problems`` finds (after ``prepare_data``: it reads the splits)."""
+    _raise(data_problems(dm))

@@ -15,6 +15,7 @@ from torch import Tensor
 from torchmetrics import CatMetric, MeanMetric
 
 from .algorithms import build_algorithm
+from .data import augment
 from .models import build_backbone
 
 
@@ -66,7 +67,8 @@ class MetaLearner(pl.LightningModule):
         )
         self.inner_steps_test = inner_steps_test or inner_steps
         self.automatic_optimization = False
-        # Per-image normalisation kept with the weights, so a checkpoint alone can classify raw images.
+        # The datamodule's normalisation (its ``normalization``), kept with the weights so that a checkpoint alone
+        # can classify raw images; batches in training arrive normalised by the datamodule itself.
         self.register_buffer("mean", torch.tensor(mean or [0.0] * in_channels).view(-1, 1, 1), persistent=True)
         self.register_buffer("std", torch.tensor(std or [1.0] * in_channels).view(-1, 1, 1), persistent=True)
         self.train_loss, self.train_acc = MeanMetric(), MeanMetric()
@@ -201,10 +203,9 @@ class MetaLearner(pl.LightningModule):
 
     # ---- user-facing helpers ------------------------------------------------------------------------------
     def normalize(self, x: Tensor) -> Tensor:
-        """Raw images [..., C, H, W] (uint8 in [0, 255] or float in [0, 1]) -> normalised float."""
-        x = x.to(self.mean.device)
-        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-        return (x - self.mean) / self.std
+        """Raw images [..., C, H, W] (uint8 in [0, 255] or float in [0, 1]) -> normalised float on this module's
+        device, with the constants the datamodule gave at training time (the datamodule's own ``normalize``)."""
+        return augment.normalize(x.to(self.mean.device), self.mean.flatten(), self.std.flatten())
 
 
 def _rng_states() -> dict[str, Any]:

@@ -7,6 +7,7 @@ import torch
 
 from sparse_maml.algorithms.base import InnerLoopLearner
 from sparse_maml.checks import ConfigError
+from sparse_maml.data import EpisodicDataModule
 from sparse_maml.module import NonFiniteLossError
 from sparse_maml.run import train
 
@@ -48,10 +49,34 @@ def test_bad_configuration_is_rejected_before_training(tmp_path, case):
 
 
 def test_several_problems_are_reported_together(tmp_path):
+    # The settings are checked before any data is read, the splits after: each pass reports all it finds.
     with pytest.raises(ConfigError) as error:
-        train(compose_config([*TINY, "algo.inner_steps=0", "data.n_way=30"], output_dir=tmp_path))
-    assert "algo.inner_steps=0" in str(error.value) and "data.n_way=30 but split 'train'" not in str(error.value)
+        train(compose_config([*TINY, "algo.inner_steps=0", "algo.mask_init_sparsity=2"], output_dir=tmp_path))
+    assert "algo.inner_steps=0" in str(error.value) and "algo.mask_init_sparsity=2" in str(error.value)
+    with pytest.raises(ConfigError) as error:
+        train(compose_config([*TINY, "data.n_way=30"], output_dir=tmp_path))
+    assert "data.n_way=30 but split 'train'" not in str(error.value)
     assert "data.n_way=30 but split 'val' of 'embedded' has 16 classes" in str(error.value)
+    assert "data.n_way=30 but split 'test' of 'embedded' has 20 classes" in str(error.value)
+
+
+def test_settings_are_checked_before_any_data_is_read(tmp_path, monkeypatch):
+    read = []
+    monkeypatch.setattr(EpisodicDataModule, "store", lambda self, stage: read.append(stage))
+    monkeypatch.setattr(EpisodicDataModule, "prepare_data", lambda self: read.append("prepare"))
+    with pytest.raises(ConfigError, match=r"algo.mask_init_sparsity=1.5: the initial update sparsity is a fraction"):
+        train(compose_config([*TINY, "algo.mask_init_sparsity=1.5"], output_dir=tmp_path))
+    assert read == []
+
+
+def test_data_is_prepared_before_it_is_checked(tmp_path, monkeypatch):
+    calls = []
+    store, prepare = EpisodicDataModule.store, EpisodicDataModule.prepare_data
+    monkeypatch.setattr(EpisodicDataModule, "store", lambda self, stage: calls.append(stage) or store(self, stage))
+    monkeypatch.setattr(EpisodicDataModule, "prepare_data", lambda self: calls.append("prepare") or prepare(self))
+    with pytest.raises(ConfigError, match="data.n_way=17"):
+        train(compose_config([*TINY, "data.n_way=17"], output_dir=tmp_path))
+    assert calls[0] == "prepare" and calls.count("prepare") == 1 and "train" in calls
 
 
 def inject(monkeypatch, at_call, corrupt):

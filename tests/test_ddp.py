@@ -1,4 +1,5 @@
-"""Lightning DDP on CPU (gloo): two processes train exactly what one process trains with the same meta-batch."""
+"""DDP: on CPU (gloo) two processes train exactly what one process trains with the same meta-batch; the ranks
+Lightning starts run their parent's job and do not prepare the data again."""
 
 import json
 import subprocess
@@ -89,3 +90,41 @@ def test_ddp_two_processes_match_one_process(tmp_path):
     assert results["num_tasks"] == one["num_tasks"] == 6  # test episodes of both ranks gathered
     assert results["accuracy"] == pytest.approx(one["accuracy"], abs=1e-6)
     assert [p.name for p in (tmp_path / "ddp" / "csv").iterdir()] == ["version_0"]  # rank 0 logs alone
+
+
+def test_a_rank_started_by_lightning_runs_its_parents_job(monkeypatch):
+    from sparse_maml import ddp
+
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setenv(ddp.JOB_ENV, json.dumps(["algo=fomaml", "hydra.run.dir=/r"]))
+    assert ddp.job_argv(["train.py", "-m", "algo=fomaml,maml"]) == ["train.py", "-m", "algo=fomaml,maml"]
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert ddp.job_argv(["train.py", "-m", "algo=fomaml,maml"]) == [
+        "train.py",
+        "algo=fomaml",
+        "hydra.run.dir=/r",
+        "hydra.job.name=train_ddp_process_1",
+    ]
+
+
+def test_data_is_prepared_once_per_process_tree(monkeypatch):
+    """The process that prepared the data marks it; the ranks Lightning starts from it inherit the mark and skip.
+    The mark is gone when the job ends, so that the next job of a sweep prepares its own data."""
+    from omegaconf import OmegaConf
+
+    from sparse_maml import ddp
+
+    class Data:
+        dataset, root, calls = "omniglot", "/data/omniglot", 0
+
+        def prepare_data(self):
+            self.calls += 1
+
+    monkeypatch.setenv("SPARSE_MAML_DATA_PREPARED", '["miniimagenet", "/data/mini"]')  # other data: no skip
+    data = Data()
+    with ddp.distributed_job(OmegaConf.create({})):
+        ddp.prepare_data(data)
+        ddp.prepare_data(data)  # what a rank started from this process does
+        assert data.calls == 1
+    ddp.prepare_data(data)
+    assert data.calls == 2

@@ -39,7 +39,7 @@ def test_seed_fixes_initialisation_mask_and_training_episodes():
         cfg = compose_config([*TINY, f"seed={seed}"])
         pl.seed_everything(seed)
         dm = hydra.utils.instantiate(cfg.data)
-        module = build_module(cfg, dm.image_shape, *dm._stats())
+        module = build_module(cfg, dm.image_shape, *dm.normalization)
         dm.setup("fit")
         dm.setup("test")
         batches = [next(iter(loader())) for loader in (dm.train_dataloader, dm.val_dataloader, dm.test_dataloader)]

@@ -253,7 +253,10 @@ class EpisodicDataModule(pl.LightningDataModule):
         return self._eval_loader("test")
 
     # on the model's device
-    def _stats(self) -> tuple[Any, Any]:
+    @property
+    def normalization(self) -> tuple[Any, Any]:
+        """(mean, std) per channel on the [0, 1] scale: the configured ones, else those of the train split. The one
+        source of the constants: a model records them with its weights so that a checkpoint alone can classify."""
         if self.mean is None or self.std is None:
             mean, std = aug.channel_stats(self.store("train").images)
             self.mean = mean if self.mean is None else self.mean
@@ -262,8 +265,7 @@ class EpisodicDataModule(pl.LightningDataModule):
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """Images [..., C, H, W], uint8 or float in [0, 1], to normalised float on x's device."""
-        mean, std = self._stats()
-        return aug.normalize(x, mean, std)
+        return aug.normalize(x, *self.normalization)
 
     def on_after_batch_transfer(self, batch: MetaBatch, dataloader_idx: int) -> MetaBatch:
         xs, ys, xq, yq = batch
