@@ -6,8 +6,8 @@ import hydra
 from omegaconf import DictConfig
 
 from sparse_maml import ddp
-from sparse_maml.cli import bad_input_as_message
 from sparse_maml.run import train
+from sparse_maml.user_errors import bad_input_as_message
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -18,7 +18,7 @@ from pytorch_lightning.loggers import WandbLogger
 
 from . import ddp
 from .callbacks import LastCheckpoint, TrainingCurves
-from .checkpointing import AtomicCheckpointIO, read_checkpoint_entry
+from .checkpoint_io import AtomicCheckpointIO, read_checkpoint_entry
 from .checks import CheckpointNotFoundError, ConfigError, check_config, check_data
 from .data import EpisodicDataModule
 from .module import MetaLearner

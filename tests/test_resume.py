@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from sparse_maml.checkpointing import AtomicCheckpointIO, read_checkpoint_entry
+from sparse_maml.checkpoint_io import AtomicCheckpointIO, read_checkpoint_entry
 from sparse_maml.run import train
 
 from .app_helpers import ROOT, TINY, compose_config

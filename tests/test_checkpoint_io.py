@@ -1,10 +1,9 @@
-"""AtomicCheckpointIO and LastCheckpoint on their own."""
+"""AtomicCheckpointIO on its own."""
 
 import pytest
 import torch
 
-from sparse_maml.callbacks import LastCheckpoint
-from sparse_maml.checkpointing import AtomicCheckpointIO, read_checkpoint_entry
+from sparse_maml.checkpoint_io import AtomicCheckpointIO, read_checkpoint_entry
 
 
 def test_atomic_save_replaces_whole_files_only(tmp_path, monkeypatch):
@@ -28,9 +27,3 @@ def test_atomic_save_replaces_whole_files_only(tmp_path, monkeypatch):
     assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"]
     loaded = torch.load(path, weights_only=True)
     assert loaded["step"] == 1 and torch.equal(loaded["w"], torch.ones(3))
-
-
-def test_last_checkpoint_rejects_negative_interval(tmp_path):
-    with pytest.raises(ValueError, match="every_n_train_steps must be >= 0"):
-        LastCheckpoint(tmp_path, every_n_train_steps=-1)
-    assert LastCheckpoint(tmp_path).path == tmp_path / "last.ckpt"

@@ -1,4 +1,4 @@
-"""What train.py and evaluate.py share at the command line: bad input reported as its message alone."""
+"""What train.py and evaluate.py share: bad input reported as its message alone, not as a trace."""
 
 from __future__ import annotations
 

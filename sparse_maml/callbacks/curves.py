@@ -9,7 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import WandbLogger
 
-from ..plotting import plot_training_curves
+from ..reporting.plots import plot_training_curves
 
 
 class TrainingCurves(pl.Callback):

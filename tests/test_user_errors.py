@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from sparse_maml.checks import CheckpointNotFoundError, ConfigError
-from sparse_maml.cli import bad_input_as_message
 from sparse_maml.data import DatasetError
+from sparse_maml.user_errors import bad_input_as_message
 
 from .app_helpers import ROOT
 

@@ -1,0 +1,104 @@
+"""Finished run folders: finding them, what differs between them, and grouping them for plots and tables.
+
+A run folder is what train.py writes: ``.hydra/config.yaml``, ``history.json`` (sparsity per layer over training,
+validation accuracy) and ``results.json`` (test accuracy, final sparsity).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+# Keys that name a run but do not change what it computes.
+IGNORED = (
+    "seed",
+    "data.seed",
+    "paths.",
+    "logger.",
+    "callbacks.",
+    "task_name",
+    "ckpt_path",
+    "trainer.default_root_dir",
+    "trainer.enable_progress_bar",
+    "test_after_fit",
+    "hydra.",
+)
+
+
+class Run:
+    """One finished run folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.results: dict[str, Any] = json.loads((path / "results.json").read_text())
+        history = path / "history.json"
+        self.history: dict[str, Any] = json.loads(history.read_text()) if history.exists() else {}
+        config = path / ".hydra" / "config.yaml"
+        self.config = _flatten(OmegaConf.to_container(OmegaConf.load(config))) if config.exists() else {}
+        self.algorithm: str = self.results.get("algorithm") or str(self.config.get("algo.name", "?"))
+        self.seed = self.config.get("seed", 0)
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for k, v in tree.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: tree}
+
+
+def find_runs(paths: list[Path]) -> list[Run]:
+    """Every run folder (holding results.json) under the given folders."""
+    found = sorted({p.parent for root in paths for p in Path(root).rglob("results.json")})
+    if not found:
+        raise FileNotFoundError(f"no results.json under {', '.join(map(str, paths))}: pass run or multirun folders")
+    return [Run(p) for p in found]
+
+
+def varying_keys(runs: list[Run]) -> list[str]:
+    """Configuration keys whose value differs between runs (seeds and bookkeeping excluded)."""
+    keys = set().union(*(r.config for r in runs))
+    keep = []
+    for key in sorted(keys):
+        if key.startswith(IGNORED) or key in IGNORED or key == "algo.name":
+            continue
+        if len({json.dumps(r.config.get(key), sort_keys=True) for r in runs}) > 1:
+            keep.append(key)
+    return keep
+
+
+def sortable(value: Any) -> tuple[int, Any]:
+    """A sort key that puts numbers (in order) before everything else (by its text)."""
+    return (0, value) if isinstance(value, (int, float)) else (1, str(value))
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def masked_groups(runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:
+    """The runs that have a mask (sparsity logged), grouped by algorithm and varying keys: label -> runs."""
+    groups: dict[str, list[Run]] = defaultdict(list)
+    for r in sorted(runs, key=lambda r: [sortable(r.config.get(k)) for k in keys]):
+        if r.history.get("sparsity") or "network" in r.results.get("sparsity", {}):
+            groups[", ".join([r.algorithm] + [f"{k.split('.')[-1]}={r.config.get(k)}" for k in keys])].append(r)
+    return groups
+
+
+def curve_groups(runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:
+    """``masked_groups`` restricted to the runs with sparsity logged over training (history.json)."""
+    groups = {k: [r for r in v if r.history.get("sparsity")] for k, v in masked_groups(runs, keys).items()}
+    return {k: v for k, v in groups.items() if v}
+
+
+def final_sparsity(r: Run, name: str) -> float | None:
+    """Final sparsity (%) of a layer (results' "sparsity") or a single tensor ("sparsity_per_tensor")."""
+    value = r.results.get("sparsity", {}).get(name, r.results.get("sparsity_per_tensor", {}).get(name))
+    return None if value is None else 100 * value

@@ -1,0 +1,58 @@
+"""Markdown tables of finished runs: accuracy and sparsity per configuration, final sparsity per layer."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+
+from .runs import Run, final_sparsity, masked_groups, mean_std, sortable
+
+
+def _spread(values: list[float], digits: int) -> str:
+    """ "mean ± std" over seeds, or the value alone for a single seed (no spread measured)."""
+    mean, std = mean_std(values)
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f}"
+
+
+def summary_table(runs: list[Run], keys: list[str]) -> str:
+    """A markdown table: one row per configuration, test accuracy and final sparsity as mean ± std over seeds (the
+    value alone for one seed), and the mean 95% CI over test episodes."""
+    groups: dict[tuple, list[Run]] = defaultdict(list)
+    for r in runs:
+        groups[(r.algorithm, *(json.dumps(r.config.get(k)) for k in keys))].append(r)
+    head = ["algorithm", *keys, "seeds", "test acc (%)", "95% CI (%)", "network sparsity (%)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    order = lambda kv: (kv[0][0], [sortable(json.loads(v)) for v in kv[0][1:]])  # noqa: E731
+    for key, members in sorted(groups.items(), key=order):
+        acc = _spread([100 * r.results["accuracy"] for r in members], 2)
+        ci = statistics.fmean(100 * r.results["ci95"] for r in members)
+        sparsity = [
+            100 * r.results["sparsity"]["network"] for r in members if "network" in r.results.get("sparsity", {})
+        ]
+        sp = _spread(sparsity, 1) if sparsity else "-"
+        lines.append("| " + " | ".join([*key, str(len(members)), acc, f"{ci:.2f}", sp]) + " |")
+    return "\n".join(lines)
+
+
+def layer_table(runs: list[Run], keys: list[str]) -> str:
+    """A markdown table of the masked configurations' final sparsity (%) per layer, and of the output bias and the
+    BatchNorm gains (the paper's Figure 4), mean over seeds."""
+    groups = masked_groups(runs, keys)
+    if not groups:
+        return ""
+    first = next(iter(groups.values()))[0]
+    layers = [k for k in first.results["sparsity"] if k != "network" and "norm" not in k]  # BN: gains below
+    tensors = [t for t in first.results.get("sparsity_per_tensor", {}) if t == "head.bias" or ".norm.weight" in t]
+    cols = [*layers, *tensors]
+    lines = [
+        "| configuration | " + " | ".join(c.removeprefix("body.") for c in cols) + " |",
+        "|" + "---|" * (1 + len(cols)),
+    ]
+    for label, members in groups.items():
+        cells = []
+        for c in cols:
+            values = [v for r in members if (v := final_sparsity(r, c)) is not None]
+            cells.append(f"{statistics.fmean(values):.1f}" if values else "-")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,29 @@
+"""The figures' drawing details."""
+
+from unittest.mock import MagicMock
+
+import pytest
+
+from sparse_maml.reporting.plots import _errorbar, plot_training_curves
+from sparse_maml.reporting.runs import find_runs
+
+
+def test_one_seed_gets_the_test_ci_as_error_bar(sweep):
+    runs = [r for r in find_runs([sweep]) if r.seed == 0 and r.algorithm == "fomaml"]
+    groups = {r.config["algo.inner_steps"]: [r] for r in runs}
+    ax = MagicMock()
+    _errorbar(
+        ax, groups, lambda r: 100 * r.results["accuracy"], "fomaml", "C0", single=lambda r: 100 * r.results["ci95"]
+    )
+    args, kwargs = ax.errorbar.call_args
+    assert args[1] == pytest.approx([55.0, 75.0]) and kwargs["yerr"] == pytest.approx([1.0, 1.0])
+
+
+def test_training_curves_figure(tmp_path):
+    history = {
+        "sparsity": [{"step": s, "network": 0.5, "layers": {"head": 0.5 - s / 100}} for s in (0, 10)],
+        "val": [{"step": 10, "acc": 0.4, "ci95": 0.05}],
+    }
+    path = plot_training_curves(history, tmp_path / "figures" / "curves.png", title="sparse_maml")
+    assert path.stat().st_size > 10_000
+    assert plot_training_curves({}, tmp_path / "empty.png").exists()  # no mask, no validation yet
