@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from sparse_maml.utils.memory import peak_rss_bytes, reset_peak_rss
+from .memory import peak_rss_bytes, reset_peak_rss
 
 
 @dataclass

@@ -26,9 +26,9 @@ import torch.nn.functional as F
 
 from sparse_maml.algorithms import InnerLoopLearner, build_algorithm
 from sparse_maml.models import build_backbone
-from sparse_maml.utils.cpu import retain_freed_memory
 
 from . import baseline
+from .allocator import retain_freed_memory
 from .measure import Timing, interleaved
 
 MIB = 2**20
@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--retain-freed-memory",
         action="store_true",
-        help="glibc malloc keeps freed memory (sparse_maml.utils.cpu), for both implementations alike",
+        help="glibc malloc keeps freed memory (benchmarks/allocator.py), for both implementations alike",
     )
     p.add_argument("--out", type=Path, default=Path(__file__).with_name("last_run.md"))
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the script")

@@ -2,7 +2,7 @@
 
 Equal to ``torch.func.functional_call(conv4, params, x)`` up to rounding (tests/models/test_functional.py), and
 faster: no module dispatch, channels-last activations (the convolution and pooling kernels of oneDNN are several
-times faster in that layout on CPU), and each block as one operation (``conv_block.py``, ``fused.py``).
+times faster in that layout on CPU), and each block as one operation (``fused_block.py``, ``fused.py``).
 
 ``forward_tasks`` runs T tasks at once, each with its own parameters, by folding the tasks into the channels and
 using grouped convolutions: the batch statistics stay per task because batch norm is per channel.
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .conv4 import Conv4
-from .conv_block import conv_block
+from .fused_block import fused_block
 
 Params = dict[str, Tensor]
 
@@ -80,7 +80,7 @@ class Conv4Functional:
         fused = self._fused(params, x, fused)
         x = x.contiguous(memory_format=torch.channels_last)
         for w, b, gamma, beta, eps in self.blocks:
-            x = conv_block(x, params[w], params[b], params[gamma], params[beta], eps, fused)
+            x = fused_block(x, params[w], params[b], params[gamma], params[beta], eps, fused)
         return x.flatten(1)  # (channel, row, column) order, as nn.Flatten on NCHW
 
     @staticmethod
@@ -101,7 +101,7 @@ class Conv4Functional:
         x = x.transpose(0, 1).reshape(batch, -1, *x.shape[-2:]).contiguous(memory_format=torch.channels_last)
         for w, b, gamma, beta, eps in self.blocks:
             p = [params[k].flatten(0, 1) for k in (w, b, gamma, beta)]
-            x = conv_block(x, *p, eps, fused, groups=tasks)
+            x = fused_block(x, *p, eps, fused, groups=tasks)
         return x.reshape(batch, tasks, -1).transpose(0, 1)
 
     @staticmethod

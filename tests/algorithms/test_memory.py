@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from benchmarks.memory import peak_tensor_bytes
 from sparse_maml.algorithms import build_algorithm
 from sparse_maml.models import build_backbone
-from sparse_maml.utils.memory import peak_tensor_bytes
 
 
 def peak(name, steps, **kwargs):

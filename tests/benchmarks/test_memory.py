@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sparse_maml.utils.memory import peak_rss_bytes, peak_tensor_bytes, reset_peak_rss
+from benchmarks.memory import peak_rss_bytes, peak_tensor_bytes, reset_peak_rss
 
 
 def test_peak_tensor_bytes_sees_a_temporary():

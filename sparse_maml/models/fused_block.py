@@ -40,7 +40,7 @@ def _buffer_like(x: Tensor) -> Tensor | None:
     return buf
 
 
-class ConvBlock(torch.autograd.Function):
+class FusedConvBlock(torch.autograd.Function):
     """max_pool2d(relu(batch_norm(conv2d(inp, weight, bias, padding=1, groups=groups))), 2); first order."""
 
     @staticmethod
@@ -64,7 +64,7 @@ class ConvBlock(torch.autograd.Function):
         return d_inp, d_weight, d_bias, d_gamma, d_beta, None, None
 
 
-def conv_block(
+def fused_block(
     x: Tensor,
     weight: Tensor,
     conv_bias: Tensor,
@@ -77,6 +77,6 @@ def conv_block(
     """One Conv4 block on x [B, C_in, H, W] -> [B, C_out, H // 2, W // 2]. ``fused=False``: differentiable ops
     (twice differentiable, for second-order meta-gradients)."""
     if fused:
-        return ConvBlock.apply(x, weight, conv_bias, gamma, beta, eps, groups)
+        return FusedConvBlock.apply(x, weight, conv_bias, gamma, beta, eps, groups)
     x = F.conv2d(x, weight, conv_bias, padding=1, groups=groups)
     return batch_norm_relu_pool(x, gamma, beta, eps, fused=False)
