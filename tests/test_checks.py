@@ -33,6 +33,12 @@ BAD = {  # overrides, the message, how many problems (lines): the embedded datas
         1,
     ),
     "sync_bn": (["trainer.sync_batchnorm=true"], "trainer.sync_batchnorm=true: BatchNorm statistics are those of", 1),
+    "accumulate": (
+        ["trainer.accumulate_grad_batches=2"],
+        "trainer.accumulate_grad_batches=2: a meta-batch already accumulates its tasks' meta-gradients",
+        1,
+    ),
+    "mask_init_sparsity": (["algo.mask_init_sparsity=-0.1"], "algo.mask_init_sparsity=-0.1: the initial update", 1),
 }
 
 

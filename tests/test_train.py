@@ -140,3 +140,10 @@ def test_evaluate_reuses_the_training_runs_test_episodes(tmp_path):
     assert evaluate(same)["accuracy"] == pytest.approx(results["accuracy"])  # data.eval_seed from the checkpoint
     other = compose_config([f"ckpt_path={best}", "num_test_tasks=6", "seed=5"], output_dir=tmp_path / "b", name="eval")
     assert evaluate(other)["accuracy"] != pytest.approx(results["accuracy"])  # an explicit seed: other episodes
+
+
+def test_everyday_trainer_flags_need_no_plus(tmp_path):
+    """fast_dev_run and the limit_* flags are declared in conf/trainer: a plain override, as Lightning documents."""
+    results = run_train(tmp_path, "logger=none", "trainer.fast_dev_run=true", "trainer.limit_test_batches=1")
+    assert results["num_tasks"] == 3  # one test meta-batch of data.eval_batch_size=3 episodes
+    assert not (tmp_path / "checkpoints").exists()  # a dry run writes no checkpoints
