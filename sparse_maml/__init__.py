@@ -12,7 +12,7 @@ measured against, on one inner-loop engine.
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Learner", "load_learner"]
+__all__ = ["Learner", "LearnerInputError", "load_learner"]
 
 
 def __getattr__(name: str) -> Any:

@@ -33,8 +33,8 @@ def config_problems(cfg: DictConfig, world_size: int = 1, use_distributed_sample
     accumulate = cfg.trainer.get("accumulate_grad_batches", 1)
     if accumulate != 1:
         problems.append(
-            f"trainer.accumulate_grad_batches={accumulate}: a meta-batch already accumulates its tasks' meta-gradients; "
-            "set it to 1 and raise data.meta_batch_size instead"
+            f"trainer.accumulate_grad_batches={accumulate}: a meta-batch already accumulates its tasks' "
+            "meta-gradients; set it to 1 and raise data.meta_batch_size instead"
         )
     if cfg.trainer.get("sync_batchnorm"):
         problems.append("trainer.sync_batchnorm=true: BatchNorm statistics are those of each task; set it to false")
