@@ -18,13 +18,19 @@ from .algorithms import build_algorithm
 from .data import augment
 from .models import build_backbone
 
+#: outer-loop optimisers by name; SGD as the official code runs it (``--momentum`` 0.9, Nesterov)
+OPTIMIZERS = {
+    "adam": lambda params, lr: torch.optim.Adam(params, lr=lr),
+    "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True),
+}
+
 
 class NonFiniteLossError(RuntimeError):
     """Raised when the meta-training loss (or a parameter to be checkpointed) becomes NaN or infinite."""
 
 
 class MetaLearner(pl.LightningModule):
-    """Backbone + algorithm + their meta-parameters, trained with two Adam optimisers (theta and m).
+    """Backbone + algorithm + their meta-parameters, trained with two optimisers (theta and m; Adam or SGD).
 
     Batches are ``(xs [T, N*K, C, H, W], ys [T, N*K], xq [T, N*Q, C, H, W], yq [T, N*Q])``, already normalised
     on the device by the datamodule. Validation and test adapt each episode with ``inner_steps_test`` steps and
@@ -43,15 +49,25 @@ class MetaLearner(pl.LightningModule):
         inner_steps: int = 25,
         inner_steps_test: int | None = None,
         first_order: bool | None = None,
-        mask_init_sparsity: float = 0.5,
+        mask_init_sparsity: float | None = None,
+        mask_init: str | None = None,
+        mask_kaiming: bool | None = None,
+        m_init: str | None = None,
+        adapt_bn: bool | None = None,
         lr: float = 1e-3,
         mask_lr: float = 1e-3,
+        outer_optimizer: str = "adam",
+        mask_optimizer: str = "adam",
         grad_clip: float | None = None,
+        grad_clamp: float | None = None,
         mean: tuple[float, ...] | None = None,
         std: tuple[float, ...] | None = None,
         config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        for key, kind in (("outer_optimizer", outer_optimizer), ("mask_optimizer", mask_optimizer)):
+            if kind not in OPTIMIZERS:
+                raise ValueError(f"algo.{key}={kind!r}: choose one of {', '.join(OPTIMIZERS)}")
         # Not sent to the loggers: train.py logs the whole resolved config instead.
         self.save_hyperparameters(logger=False)
         net = build_backbone(
@@ -63,7 +79,12 @@ class MetaLearner(pl.LightningModule):
             inner_lr=inner_lr,
             inner_steps=inner_steps,
             first_order=first_order,
+            # the algorithm's own options; None: its default
             mask_init_sparsity=mask_init_sparsity,
+            mask_init=mask_init,
+            mask_kaiming=mask_kaiming,
+            m_init=m_init,
+            adapt_bn=adapt_bn,
         )
         self.inner_steps_test = inner_steps_test or inner_steps
         self.automatic_optimization = False
@@ -89,10 +110,11 @@ class MetaLearner(pl.LightningModule):
 
     # ---- optimisation -------------------------------------------------------------------------------------
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        optimizers = [torch.optim.Adam(self.algo.backbone.parameters(), lr=self.hparams.lr)]
+        hp = self.hparams
+        optimizers = [OPTIMIZERS[hp.outer_optimizer](self.algo.backbone.parameters(), hp.lr)]
         masks = list(self.algo.meta_parameters().values())
         if masks:
-            optimizers.append(torch.optim.Adam(masks, lr=self.hparams.mask_lr))
+            optimizers.append(OPTIMIZERS[hp.mask_optimizer](masks, hp.mask_lr))
         return optimizers
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
@@ -106,6 +128,11 @@ class MetaLearner(pl.LightningModule):
         if not self.trainer.strategy.reduce_boolean_decision(finite, all=True):
             self._non_finite(f"the meta-training loss is {loss.item() if not finite else 'not finite on another rank'}")
         self.manual_backward(surrogate)
+        if self.hparams.grad_clamp:
+            # Entry by entry, theta's meta-gradient only (the official code's --clamp_outer_gradients).
+            for p in self.algo.backbone.parameters():
+                if p.grad is not None:
+                    p.grad.clamp_(-self.hparams.grad_clamp, self.hparams.grad_clamp)
         if self.hparams.grad_clip:
             for opt in optimizers:
                 self.clip_gradients(opt, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")

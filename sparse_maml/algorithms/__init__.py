@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from .anil import ANIL, BOIL
 from .base import InnerLoopLearner
 from .maml import FOMAML, MAML
+from .meta_curvature import MetaCurvature
 from .meta_sgd import MetaSGD
-from .sparse_maml import SparseMAML, SparseReLUMAML
+from .sparse_maml import SparseMAML
+from .sparse_relu_maml import SparseReLUMAML
 
 REGISTRY: dict[str, type[InnerLoopLearner]] = {
-    cls.name: cls for cls in (MAML, FOMAML, ANIL, BOIL, MetaSGD, SparseMAML, SparseReLUMAML)
+    cls.name: cls for cls in (MAML, FOMAML, ANIL, BOIL, MetaSGD, MetaCurvature, SparseMAML, SparseReLUMAML)
 }
 ALGORITHMS: tuple[str, ...] = tuple(REGISTRY)
 
@@ -32,22 +36,18 @@ def build_algorithm(
     inner_lr: float = 0.1,
     inner_steps: int = 25,
     first_order: bool | None = None,
-    mask_init_sparsity: float = 0.5,
+    **options: Any,
 ) -> InnerLoopLearner:
     """Build a registered algorithm around ``backbone``.
 
     ``first_order=None`` takes the algorithm's own default (maml: second order, fomaml and sparse_maml: first).
-    ``mask_init_sparsity`` is used by the masked algorithms only.
+    ``options`` are the algorithm's own (``adapt_bn`` for all; ``mask_init_sparsity``, ``mask_init``,
+    ``mask_kaiming`` for the masked ones; ``m_init`` for meta_sgd and sparse_relu_maml); None means its default.
     """
     if name not in REGISTRY:
         raise ValueError(f"unknown algorithm {name!r}; choose one of {', '.join(REGISTRY)}")
-    return REGISTRY[name](
-        backbone,
-        inner_lr=inner_lr,
-        inner_steps=inner_steps,
-        first_order=first_order,
-        mask_init_sparsity=mask_init_sparsity,
-    )
+    given = {k: v for k, v in options.items() if v is not None}
+    return REGISTRY[name](backbone, inner_lr=inner_lr, inner_steps=inner_steps, first_order=first_order, **given)
 
 
 __all__ = ["ALGORITHMS", "REGISTRY", "InnerLoopLearner", "build_algorithm", "register_algorithm"]

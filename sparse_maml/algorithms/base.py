@@ -1,17 +1,21 @@
 """The algorithm contract and the per-task engine (docs/DESIGN.md). Every algorithm runs
 
-    phi_0 = theta,   phi_{k+1} = phi_k - alpha * s(m) * g_k,   g_k = grad_phi L(phi_k; support)
+    phi_0 = theta,   phi_{k+1} = phi_k - alpha * P_m(g_k),   g_k = grad_phi L(phi_k; support)
 
-for the parameters that adapt; the others stay at theta. An algorithm only says which parameters adapt
-(``adapts``), what the modulation s(m) is (``scale``, with its learned tensors m from ``init_modulation``), and
-whether it is first or second order.
+for the parameters that adapt; the others stay at theta. P_m is linear in g. An algorithm only says which
+parameters adapt (``adapts``), what P_m is, and whether it is first or second order. Most algorithms modulate
+element-wise, P_m(g) = s(m) * g (``scale``, with learned tensors m from ``init_modulation``); those whose m is the
+step size itself (Meta-SGD, sparse-ReLU-MAML) drop alpha (``learned_step``); Meta-Curvature maps the whole gradient
+tensor (``elementwise = False``, ``precondition``).
 
-First-order meta-gradients (paper, Appendix B) need only the running sum of the inner gradients:
+First-order meta-gradients (paper, Appendix B) need only the running sum of the inner gradients. Since P_m is
+linear, phi_K = theta - alpha * P_m(sum_k g_k) with the g_k held constant, so
 
-    dL/dtheta ~= grad L_query(phi_K),   dL/dm ~= -alpha * s'(m) * grad L_query(phi_K) * sum_k g_k
+    dL/dtheta ~= grad L_query(phi_K),   dL/dm ~= d/dm < -alpha * grad L_query(phi_K), P_m(sum_k g_k) >
 
-so no graph is kept across inner steps and memory does not grow with K. They are delivered through a
-surrogate loss, sum(theta * G_theta) + sum(s(m) * G_m), whose backward writes exactly these gradients: Lightning's
+which is -alpha * s'(m) * grad L_query(phi_K) * sum_k g_k element-wise. No graph is kept across inner steps and
+memory does not grow with K. They are delivered through a surrogate loss, sum(theta * G_theta) + sum(s(m) * G_m)
+(sum(m * G_m) for a non-element-wise P), whose backward writes exactly these gradients: Lightning's
 ``manual_backward`` and DDP's all-reduce then work unchanged.
 
 The K-step update itself is ``update.inner_loop``; running a meta-batch's tasks together is ``batched.py``.
@@ -20,6 +24,7 @@ The K-step update itself is ``update.inner_loop``; running a meta-batch's tasks 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import ClassVar
 
 import torch
@@ -29,8 +34,8 @@ from torch.func import functional_call
 
 from ..models.functional import Conv4Functional
 from .batched import batched_evaluate, batched_first_order
-from .masks import grouped_sparsity, network_sparsity, tensor_sparsity
-from .update import Params, inner_loop
+from .masks import below_zero, grouped_sparsity, network_sparsity, tensor_sparsity
+from .update import Params, Step, inner_loop
 
 
 def _key(name: str) -> str:
@@ -53,6 +58,11 @@ class InnerLoopLearner(nn.Module):
     modulated: ClassVar[bool] = False
     #: whether s(m) is a binary mask, so that update sparsity is meaningful
     masked: ClassVar[bool] = False
+    #: whether m is the step size itself: phi - s(m) * g, without alpha (Meta-SGD, sparse-ReLU-MAML)
+    learned_step: ClassVar[bool] = False
+    #: whether P_m(g) = s(m) * g entry by entry (the fast paths and the task-batched engine need this); otherwise
+    #: ``precondition`` maps the gradient tensor
+    elementwise: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -60,9 +70,14 @@ class InnerLoopLearner(nn.Module):
         inner_lr: float = 0.1,
         inner_steps: int = 25,
         first_order: bool | None = None,
-        mask_init_sparsity: float = 0.5,
+        adapt_bn: bool = True,
+        **options: object,
     ) -> None:
+        """``adapt_bn=False`` keeps every BatchNorm parameter at theta in the inner loop (the official code's
+        ``--no_bn_in_inner_loop``). ``options`` are those of the algorithm's own class; others are an error."""
         super().__init__()
+        if options:
+            raise ValueError(f"algorithm {self.name!r} has no option {', '.join(sorted(options))}")
         if inner_steps < 1:
             raise ValueError(f"inner_steps must be >= 1, got {inner_steps}")
         if first_order is None:
@@ -77,9 +92,10 @@ class InnerLoopLearner(nn.Module):
         self.inner_lr = float(inner_lr)
         self.inner_steps = int(inner_steps)
         self.first_order = bool(first_order)
-        self.mask_init_sparsity = float(mask_init_sparsity)
+        self.adapt_bn = bool(adapt_bn)
         names = [n for n, p in backbone.named_parameters() if p.requires_grad]
-        self.adapted = [n for n in names if self.adapts(n)]
+        frozen = set() if adapt_bn else _batch_norm_parameters(backbone)
+        self.adapted = [n for n in names if self.adapts(n) and n not in frozen]
         if not self.adapted:
             raise ValueError(f"{self.name}: no backbone parameter adapts in the inner loop")
         # When only the head adapts, body features are constant in the inner loop: compute them once.
@@ -93,10 +109,12 @@ class InnerLoopLearner(nn.Module):
         self.batch_tasks: bool | None = None
         self._functional = Conv4Functional(backbone) if Conv4Functional.supports(backbone) else None
         self.modulation = nn.ParameterDict()
+        self._meta_names: list[str] = []
         if self.modulated:
             params = dict(backbone.named_parameters())
-            for n in self.adapted:
-                self.modulation[_key(n)] = nn.Parameter(self.init_modulation(params[n].detach()))
+            for n, m in self.init_modulations({n: params[n].detach() for n in self.adapted}).items():
+                self.modulation[_key(n)] = nn.Parameter(m)
+                self._meta_names.append(n)
 
     # ---- what defines an algorithm -------------------------------------------------------------------------
     def adapts(self, name: str) -> bool:
@@ -107,28 +125,52 @@ class InnerLoopLearner(nn.Module):
         """Initial learned tensor m for an adapted parameter (only for modulated algorithms)."""
         raise NotImplementedError
 
+    def init_modulations(self, params: Params) -> dict[str, Tensor]:
+        """{name: initial learned tensor} for the adapted ``params``: ``init_modulation`` of each by default (the
+        names are then the parameters'). Override to initialise all tensors together or several per parameter."""
+        return {n: self.init_modulation(p) for n, p in params.items()}
+
     def scale(self, m: Tensor) -> Tensor:
         """The modulation s(m) multiplying the inner gradient, differentiable in m."""
         return m
 
+    def precondition(self, name: str, g: Tensor, meta: Params) -> Tensor:
+        """P_m(g) for adapted parameter ``name`` when not ``elementwise``: linear in g, differentiable in the
+        learned tensors ``meta`` (``meta_parameters()``, possibly detached)."""
+        raise NotImplementedError
+
+    def frozen(self, m: Tensor) -> Tensor:
+        """Entries of a mask m that the inner loop never changes (m < 0 for the step mask 1[m >= 0])."""
+        return below_zero(m)
+
+    @property
+    def step_lr(self) -> float:
+        """The scalar alpha in front of P_m(g): ``inner_lr``, or 1 where m is the step size (``learned_step``)."""
+        return 1.0 if self.learned_step else self.inner_lr
+
     # ---- public API ----------------------------------------------------------------------------------------
     def meta_parameters(self) -> dict[str, nn.Parameter]:
-        """{backbone parameter name: learned tensor m}; empty for algorithms without modulation."""
-        return {n: self.modulation[_key(n)] for n in self.adapted} if self.modulated else {}
+        """{name: learned tensor}, the name that of the backbone parameter m modulates (several tensors per
+        parameter are named ``<parameter>:<part>``); empty for algorithms without modulation."""
+        return {n: self.modulation[_key(n)] for n in self._meta_names}
 
     def update_sparsity(self) -> dict[str, float]:
-        """{parameter name: fraction of m < 0}, for algorithms whose s(m) is a binary mask; else {}."""
+        """{parameter name: fraction of entries frozen}, for algorithms whose m masks the step; else {}."""
         if not self.masked:
             return {}
-        return {n: tensor_sparsity(m.detach()) for n, m in self.meta_parameters().items()}
+        return {n: tensor_sparsity(m.detach(), self.frozen) for n, m in self.meta_parameters().items()}
 
     def layer_sparsity(self) -> dict[str, float]:
         """Update sparsity per layer (module), over all its masked tensors."""
-        return grouped_sparsity({n: m.detach() for n, m in self.meta_parameters().items()}) if self.masked else {}
+        if not self.masked:
+            return {}
+        return grouped_sparsity({n: m.detach() for n, m in self.meta_parameters().items()}, self.frozen)
 
     def network_sparsity(self) -> float | None:
         """Update sparsity of the whole network, or None without a mask."""
-        return network_sparsity({n: m.detach() for n, m in self.meta_parameters().items()}) if self.masked else None
+        if not self.masked:
+            return None
+        return network_sparsity({n: m.detach() for n, m in self.meta_parameters().items()}, self.frozen)
 
     def adapt(self, xs: Tensor, ys: Tensor, steps: int | None = None) -> Params:
         """Adapt to one task's support set xs [N*K, C, H, W], ys [N*K]: {parameter name: adapted tensor}.
@@ -188,7 +230,7 @@ class InnerLoopLearner(nn.Module):
                     g_q, g_sum, loss, acc = self._first_order_task(xs[t], ys[t], xq[t], yq[t])
                     _accumulate(g_query, g_q)
                     if self.modulated:
-                        _accumulate(g_m, {n: -self.inner_lr * g_q[n] * g_sum[n] for n in self.adapted})
+                        _accumulate(g_m, self._first_order_meta_grads(g_q, g_sum))
                     losses.append(loss)
                     accs.append(acc)
                 losses, accs = torch.stack(losses), torch.stack(accs)
@@ -220,11 +262,11 @@ class InnerLoopLearner(nn.Module):
         auto = batched is None and self.batch_tasks is None
         if batched is None:
             batched = self.batch_tasks if self.batch_tasks is not None else xs.is_cuda
-        if batched and self._fast() is None:
+        if batched and (self._fast() is None or not self.elementwise):
             if auto:
                 return False
             raise ValueError(
-                "running tasks together needs a Conv4 backbone and the fast forward "
+                "running tasks together needs an element-wise inner step, a Conv4 backbone and the fast forward "
                 "(fast_forward=True; None leaves it off in float64)"
             )
         return bool(batched)
@@ -234,10 +276,27 @@ class InnerLoopLearner(nn.Module):
         fn = self._fast()
         return fn(params, x, fused) if fn is not None else functional_call(self.backbone, params, (x,))
 
-    def _scales(self, detach: bool) -> dict[str, Tensor | None]:
+    def _scales(self, detach: bool) -> dict[str, Step]:
+        """How each adapted parameter's gradient becomes its step (``update.Step``): s(m) precomputed for
+        element-wise algorithms, the map g -> P_m(g) otherwise."""
         if not self.modulated:
             return dict.fromkeys(self.adapted)
-        return {n: (self.scale(m).detach() if detach else self.scale(m)) for n, m in self.meta_parameters().items()}
+        meta = {n: (m.detach() if detach else m) for n, m in self.meta_parameters().items()}
+        if not self.elementwise:
+            return {n: partial(self.precondition, n, meta=meta) for n in self.adapted}
+        return {n: self.scale(m) for n, m in meta.items()}
+
+    def _first_order_meta_grads(self, g_query: Params, grad_sum: Params) -> Params:
+        """One task's first-order gradient of the query loss: with respect to s(m) for element-wise algorithms,
+        -alpha * g_query * sum_k g_k; with respect to the learned tensors otherwise, the gradient of
+        < -alpha * g_query, P_m(sum_k g_k) >."""
+        if self.elementwise:
+            return {n: -self.step_lr * g_query[n] * grad_sum[n] for n in self.adapted}
+        meta = self.meta_parameters()
+        with torch.enable_grad():
+            inner = sum((g_query[n] * self.precondition(n, grad_sum[n], meta)).sum() for n in self.adapted)
+            grads = torch.autograd.grad(-self.step_lr * inner, list(meta.values()))
+        return dict(zip(meta, grads))
 
     def _encoders(self, frozen: Params, need_graph: bool) -> tuple[Callable[[Tensor], Tensor], Callable]:
         """(encode, model): ``model(phi, encode(x))`` are the logits with adapted parameters phi.
@@ -282,7 +341,7 @@ class InnerLoopLearner(nn.Module):
             self._scales(detach=True),
             lambda p: F.cross_entropy(model(p, zs), ys),
             steps,
-            self.inner_lr,
+            self.step_lr,
             create_graph=False,
             keep_sum=keep_sum,
         )
@@ -303,13 +362,14 @@ class InnerLoopLearner(nn.Module):
         return dict(zip(leaves, grads)), dict(zip(self.adapted, grad_sum)), loss.detach(), _accuracy(logits, yq)
 
     def _first_order_surrogate(self, g_theta: Params, g_m: Params, tasks: int) -> Tensor:
-        """sum(theta * G_theta) + sum(s(m) * G_m), G the per-task sums divided by T: its backward writes the
-        first-order meta-gradients of the mean query loss."""
+        """sum(theta * G_theta) + sum(s(m) * G_m) (sum(m * G_m) if not element-wise), G the per-task sums divided
+        by T: its backward writes the first-order meta-gradients of the mean query loss."""
         params = dict(self.backbone.named_parameters())
         surrogate = sum((params[n] * (g / tasks)).sum() for n, g in g_theta.items())
         if self.modulated:
             m = self.meta_parameters()
-            surrogate = surrogate + sum((self.scale(m[n]) * (g / tasks)).sum() for n, g in g_m.items())
+            s = (lambda v: v) if not self.elementwise else self.scale
+            surrogate = surrogate + sum((s(m[n]) * (g / tasks)).sum() for n, g in g_m.items())
         return surrogate
 
     def _second_order_task(self, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor):
@@ -321,13 +381,23 @@ class InnerLoopLearner(nn.Module):
             self._scales(detach=False),
             lambda p: F.cross_entropy(model(p, zs), ys),
             self.inner_steps,
-            self.inner_lr,
+            self.step_lr,
             create_graph=True,
             keep_sum=False,
         )
         logits = model(phi, encode(xq))
         loss = F.cross_entropy(logits, yq)
         return loss, loss.detach(), _accuracy(logits, yq)
+
+
+def _batch_norm_parameters(backbone: nn.Module) -> set[str]:
+    """Names of the parameters of every BatchNorm layer of ``backbone``."""
+    return {
+        f"{prefix}.{n}" if prefix else n
+        for prefix, module in backbone.named_modules()
+        if isinstance(module, nn.modules.batchnorm._BatchNorm)
+        for n, _ in module.named_parameters(recurse=False)
+    }
 
 
 def _accumulate(total: Params, new: Params) -> None:

@@ -41,7 +41,7 @@ def adapt_tasks(
         return F.cross_entropy(logits_of(p).flatten(0, 1), ys.flatten(), reduction="none").view(tasks, -1).mean(1).sum()
 
     scales = learner._scales(detach=True)
-    return inner_loop(phi, scales, loss_of, steps, learner.inner_lr, create_graph=False, keep_sum=keep_sum)
+    return inner_loop(phi, scales, loss_of, steps, learner.step_lr, create_graph=False, keep_sum=keep_sum)
 
 
 def batched_first_order(
@@ -66,7 +66,7 @@ def batched_first_order(
     g_query = {n: (g.sum(0) if n in phi else g) for n, g in grads.items()}
     g_m = {}
     if learner.modulated:
-        g_m = {n: -learner.inner_lr * (grads[n] * s).sum(0) for n, s in zip(learner.adapted, grad_sum)}
+        g_m = {n: -learner.step_lr * (grads[n] * s).sum(0) for n, s in zip(learner.adapted, grad_sum)}
     accs = (logits.argmax(-1) == yq).float().mean(1)
     return g_query, g_m, losses.detach(), accs
 

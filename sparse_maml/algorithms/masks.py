@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
+
+#: which entries of m the inner loop never changes: m < 0 for the step mask 1[m >= 0]
+Frozen = Callable[[torch.Tensor], torch.Tensor]
+MASK_INITS = ("quantile", "shift")
 
 
 def step_ste(m: torch.Tensor) -> torch.Tensor:
@@ -16,34 +22,66 @@ def relu_ste(m: torch.Tensor) -> torch.Tensor:
     return torch.relu(m).detach() + (m - m.detach())
 
 
-def init_mask(param: torch.Tensor, sparsity: float) -> torch.Tensor:
-    """Mask logits m for ``param``: Kaiming-uniform (matrices) or U(-0.5, 0.5) (vectors) as in the official code,
-    shifted per tensor so that the fraction of entries with m < 0 (the update sparsity) is ``sparsity``.
+def below_zero(m: torch.Tensor) -> torch.Tensor:
+    """Entries the step mask 1[m >= 0] freezes."""
+    return m < 0
 
-    The fraction is exact up to rounding to a whole number of entries.
-    """
-    if not 0.0 <= sparsity <= 1.0:
-        raise ValueError(f"mask_init_sparsity must be in [0, 1], got {sparsity}")
+
+def mask_draw(param: torch.Tensor, kaiming: bool = True) -> torch.Tensor:
+    """The official code's draw for the mask of ``param``: Kaiming-uniform for matrices (``--kaiming_init``),
+    U(-0.5, 0.5) for vectors, or for every tensor when ``kaiming`` is false."""
     m = torch.empty_like(param, requires_grad=False)
-    if m.dim() > 1:
+    if kaiming and m.dim() > 1:
         nn.init.kaiming_uniform_(m)
     else:
         nn.init.uniform_(m, -0.5, 0.5)
-    flat = m.flatten().sort().values
+    return m
+
+
+def _threshold(values: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """A value t with exactly round(sparsity * n) entries of ``values`` strictly below it."""
+    flat = values.flatten().sort().values
     n = flat.numel()
-    k = round(sparsity * n)  # entries that must end up strictly below zero
+    k = round(sparsity * n)
     if k == 0:
-        threshold = flat[0] - 1e-3
-    elif k == n:
-        threshold = flat[-1] + 1e-3
-    else:
-        threshold = (flat[k - 1] + flat[k]) / 2
-    return m - threshold
+        return flat[0] - 1e-3
+    if k == n:
+        return flat[-1] + 1e-3
+    return (flat[k - 1] + flat[k]) / 2
 
 
-def tensor_sparsity(m: torch.Tensor) -> float:
+def _check_sparsity(sparsity: float) -> None:
+    if not 0.0 <= sparsity <= 1.0:
+        raise ValueError(f"mask_init_sparsity must be in [0, 1], got {sparsity}")
+
+
+def init_mask(param: torch.Tensor, sparsity: float, kaiming: bool = True) -> torch.Tensor:
+    """Mask logits m for ``param`` (``mask_init=quantile``): the official draw, shifted per tensor so that the
+    fraction of entries with m < 0 (the update sparsity) is ``sparsity``, exact up to whole entries."""
+    _check_sparsity(sparsity)
+    m = mask_draw(param, kaiming)
+    return m - _threshold(m, sparsity)
+
+
+def init_masks_shift(params: dict[str, torch.Tensor], sparsity: float, kaiming: bool = True) -> dict[str, torch.Tensor]:
+    """Mask logits for all ``params`` as the official code makes them (``mask_init=shift``): each tensor's draw
+    minus its own mean, plus one shift c shared by all tensors (the code's ``--init_shift``).
+
+    c is chosen so that the whole network starts at ``sparsity``; each tensor then starts near, not at, it. At
+    0.5, c is the median of the centred draws, within rounding of the code's default ``init_shift=0``.
+    """
+    _check_sparsity(sparsity)
+    centred = {}
+    for n, p in params.items():
+        m = mask_draw(p, kaiming)
+        centred[n] = m - m.mean()
+    c = -_threshold(torch.cat([m.flatten() for m in centred.values()]), sparsity)
+    return {n: m + c for n, m in centred.items()}
+
+
+def tensor_sparsity(m: torch.Tensor, frozen: Frozen = below_zero) -> float:
     """Update sparsity 1 - ||1[m >= 0]||^2 / dim(m): the fraction of entries the inner loop never changes."""
-    return (m < 0).float().mean().item()
+    return frozen(m).float().mean().item()
 
 
 def layer_of(name: str) -> str:
@@ -51,19 +89,33 @@ def layer_of(name: str) -> str:
     return name.rsplit(".", 1)[0] if "." in name else name
 
 
-def grouped_sparsity(masks: dict[str, torch.Tensor]) -> dict[str, float]:
+def grouped_sparsity(masks: dict[str, torch.Tensor], frozen: Frozen = below_zero) -> dict[str, float]:
     """Update sparsity of each layer (module) over all its masked tensors together."""
-    frozen: dict[str, float] = {}
+    count: dict[str, float] = {}
     total: dict[str, int] = {}
     for name, m in masks.items():
         layer = layer_of(name)
-        frozen[layer] = frozen.get(layer, 0.0) + (m < 0).sum().item()
+        count[layer] = count.get(layer, 0.0) + frozen(m).sum().item()
         total[layer] = total.get(layer, 0) + m.numel()
-    return {layer: frozen[layer] / total[layer] for layer in frozen}
+    return {layer: count[layer] / total[layer] for layer in count}
 
 
-def network_sparsity(masks: dict[str, torch.Tensor]) -> float:
+def network_sparsity(masks: dict[str, torch.Tensor], frozen: Frozen = below_zero) -> float:
     """Update sparsity of the whole network: frozen entries over all masked entries."""
-    frozen = sum((m < 0).sum().item() for m in masks.values())
+    count = sum(frozen(m).sum().item() for m in masks.values())
     total = sum(m.numel() for m in masks.values())
-    return frozen / max(total, 1)
+    return count / max(total, 1)
+
+
+M_INITS = ("constant", "uniform")
+
+
+def init_step_size(param: torch.Tensor, how: str, inner_lr: float) -> torch.Tensor:
+    """A learned per-entry step size m for ``param``: ``constant``, every entry ``inner_lr`` (the official code's
+    ``--meta_constant_init``), or ``uniform``, each entry from U(0.005, 0.1) (Li et al., 2017; the code's
+    ``--meta_sgd_init``)."""
+    if how == "constant":
+        return torch.full_like(param, inner_lr)
+    if how == "uniform":
+        return torch.empty_like(param).uniform_(0.005, 0.1)
+    raise ValueError(f"m_init={how!r}: choose one of {', '.join(M_INITS)}")

@@ -1,34 +1,54 @@
-"""Sparse-MAML (Zhao et al., 2021): a learned binary mask decides which weights the inner loop may change.
+"""Sparse-MAML (Zhao, Zucchet, Sacramento and von Oswald, 2021, "Learning where to learn", Eq. 3): a learned
+binary mask decides which weights the inner loop may change.
 
-phi_{k+1} = phi_k - alpha * 1[m >= 0] * g_k,   d1[m >= 0]/dm := 1 (straight-through)
+    phi_{k+1} = phi_k - alpha * 1[m >= 0] * g_k,   d1[m >= 0]/dm := 1 (straight-through)
+
+Masks start at ``mask_init_sparsity``: exactly in every tensor (``mask_init=quantile``), or, as the official code
+does, through one shift shared by all tensors, so that each tensor starts near it (``mask_init=shift``).
 """
+
+from typing import Any
 
 import torch
 
 from .base import InnerLoopLearner
-from .masks import init_mask, relu_ste, step_ste
+from .masks import MASK_INITS, init_mask, init_masks_shift, step_ste
+from .update import Params
 
 
 class SparseMAML(InnerLoopLearner):
-    """s(m) = 1[m >= 0] with a straight-through derivative; update sparsity = fraction of m < 0."""
+    """s(m) = 1[m >= 0] with a straight-through derivative; update sparsity = fraction of m < 0.
+
+    ``mask_kaiming``: matrix masks drawn Kaiming-uniform (the paper; the code's ``--kaiming_init``), else every
+    mask from U(-0.5, 0.5) (the code's ResNet-12 runs).
+    """
 
     name = "sparse_maml"
     default_first_order = True
     modulated = True
     masked = True
 
-    def init_modulation(self, param: torch.Tensor) -> torch.Tensor:
-        return init_mask(param, self.mask_init_sparsity)
+    def __init__(
+        self,
+        *args: Any,
+        mask_init_sparsity: float = 0.5,
+        mask_init: str = "quantile",
+        mask_kaiming: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if mask_init not in MASK_INITS:
+            raise ValueError(f"mask_init={mask_init!r}: choose one of {', '.join(MASK_INITS)}")
+        if not 0.0 <= mask_init_sparsity <= 1.0:
+            raise ValueError(f"mask_init_sparsity must be in [0, 1], got {mask_init_sparsity}")
+        self.mask_init_sparsity = float(mask_init_sparsity)
+        self.mask_init = mask_init
+        self.mask_kaiming = bool(mask_kaiming)
+        super().__init__(*args, **kwargs)
+
+    def init_modulations(self, params: Params) -> dict[str, torch.Tensor]:
+        if self.mask_init == "shift":
+            return init_masks_shift(params, self.mask_init_sparsity, self.mask_kaiming)
+        return {n: init_mask(p, self.mask_init_sparsity, self.mask_kaiming) for n, p in params.items()}
 
     def scale(self, m: torch.Tensor) -> torch.Tensor:
         return step_ste(m)
-
-
-class SparseReLUMAML(SparseMAML):
-    """s(m) = ReLU(m) with a straight-through derivative (the official code's ``meta_relu_through``): entries with
-    m < 0 are frozen, the others get a learned learning rate."""
-
-    name = "sparse_relu_maml"
-
-    def scale(self, m: torch.Tensor) -> torch.Tensor:
-        return relu_ste(m)

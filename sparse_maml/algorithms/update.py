@@ -1,7 +1,9 @@
 """The K-step inner update every algorithm shares, as one function a reader sees whole (cf. learn2learn's
 ``maml_update``):
 
-    phi_0 = theta,   phi_{k+1} = phi_k - alpha * s(m) * g_k,   g_k = grad_phi L(phi_k; support)
+    phi_0 = theta,   phi_{k+1} = phi_k - alpha * P(g_k),   g_k = grad_phi L(phi_k; support)
+
+with P(g) = s(m) * g element-wise for most algorithms, or a linear map of the gradient tensor (Meta-Curvature).
 """
 
 from __future__ import annotations
@@ -12,18 +14,21 @@ import torch
 from torch import Tensor
 
 Params = dict[str, Tensor]
+#: how one parameter's gradient becomes its step before the factor alpha: None (g itself), an element-wise
+#: factor s(m) (s(m) * g), or a linear map g -> P(g)
+Step = Tensor | Callable[[Tensor], Tensor] | None
 
 
 def inner_loop(
     phi: Params,
-    scales: dict[str, Tensor | None],
+    scales: dict[str, Step],
     loss_of: Callable[[Params], Tensor],
     steps: int,
     inner_lr: float,
     create_graph: bool,
     keep_sum: bool,
 ) -> tuple[Params, list[Tensor] | None]:
-    """K steps of phi <- phi - alpha * s(m) * grad loss_of(phi), s(m) = ``scales[name]`` (None: 1).
+    """K steps of phi <- phi - alpha * P(grad loss_of(phi)), P given per parameter by ``scales[name]`` (``Step``).
 
     First order (``create_graph=False``) keeps no graph between steps: each phi_k is a fresh leaf, and
     ``keep_sum`` also returns sum_k g_k in the order of ``phi``. Second order keeps the whole unrolled graph.
@@ -34,7 +39,7 @@ def inner_loop(
     grad_sum: list[Tensor] | None = None
     for _ in range(steps):
         grads = torch.autograd.grad(loss_of(dict(zip(names, params))), params, create_graph=create_graph)
-        steps_ = [g if sc is None else sc * g for g, sc in zip(grads, s)]
+        steps_ = [g if sc is None else sc(g) if callable(sc) else sc * g for g, sc in zip(grads, s)]
         if create_graph:
             params = [p - inner_lr * d for p, d in zip(params, steps_)]
             continue

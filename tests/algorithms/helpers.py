@@ -25,15 +25,22 @@ def make_algo(name, steps=4, lr=0.1, hidden=4, n_way=3, dtype=torch.float64, **k
     return algo.to(dtype)
 
 
+#: algorithms whose learned m is the step size itself: phi - s(m) * g, without alpha (Li et al., 2017; the official
+#: code's --meta_relu_through)
+LEARNED_STEP = ("meta_sgd", "sparse_relu_maml")
+
+
 def inner_loop_reference(algo, theta, scales, xs, ys, steps, create_graph):
-    """phi_{k+1} = phi_k - alpha * s * grad L(phi_k; support), written out directly on the full network."""
+    """phi_{k+1} = phi_k - alpha * s * grad L(phi_k; support) (alpha = 1 for LEARNED_STEP), written out directly
+    on the full network."""
+    alpha = 1.0 if algo.name in LEARNED_STEP else algo.inner_lr
     phi = dict(theta)
     for _ in range(steps):
         loss = F.cross_entropy(functional_call(algo.backbone, phi, (xs,)), ys)
         grads = torch.autograd.grad(loss, [phi[n] for n in algo.adapted], create_graph=create_graph, retain_graph=True)
         for n, g in zip(algo.adapted, grads):
             s = 1.0 if scales is None else scales[n]
-            phi[n] = phi[n] - algo.inner_lr * s * g
+            phi[n] = phi[n] - alpha * s * g
     return phi
 
 

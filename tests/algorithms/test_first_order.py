@@ -29,7 +29,7 @@ def unrolled_first_order_grads(algo, xs, ys, xq, yq):
 @pytest.mark.parametrize("name", FIRST_ORDER)
 def test_meta_backward_matches_unrolled_graph(name):
     algo = make_algo(name, steps=4, first_order=True)
-    if name == "meta_sgd":  # leave the all-ones init so that s(m) differs per entry
+    if name == "meta_sgd":  # step sizes large enough that the inner loop moves phi well away from theta
         with torch.no_grad():
             for m in algo.meta_parameters().values():
                 m.uniform_(0.5, 1.5)

@@ -29,11 +29,12 @@ def test_negative_mask_entries_freeze_their_weights():
     assert moved / total > 0.8
 
 
-def test_relu_mask_scales_the_step():
+def test_relu_mask_is_the_step():
+    """ReLU(m) is the step size itself (no alpha): m = 0.2 everywhere steps as first-order MAML with lr 0.2."""
     algo = make_algo("sparse_relu_maml", steps=1, lr=0.1)
     with torch.no_grad():
         for m in algo.meta_parameters().values():
-            m.fill_(2.0)
+            m.fill_(0.2)
     xs, ys, _, _ = make_tasks(tasks=1)
     theta = {n: p.detach().clone() for n, p in algo.backbone.named_parameters()}
     doubled = algo.adapt(xs[0], ys[0])

@@ -10,7 +10,16 @@ def backbone():
 
 
 def test_registry_lists_the_papers_algorithms():
-    assert ALGORITHMS == ("maml", "fomaml", "anil", "boil", "meta_sgd", "sparse_maml", "sparse_relu_maml")
+    assert ALGORITHMS == (
+        "maml",
+        "fomaml",
+        "anil",
+        "boil",
+        "meta_sgd",
+        "meta_curvature",
+        "sparse_maml",
+        "sparse_relu_maml",
+    )
 
 
 @pytest.mark.parametrize("name", ALGORITHMS)
@@ -21,6 +30,12 @@ def test_public_api(name):
     meta = algo.meta_parameters()
     if name in ("maml", "fomaml", "anil", "boil"):
         assert meta == {}
+    elif name == "meta_curvature":  # square matrices per mode of each weight, a vector per bias
+        shapes = dict(bb.named_parameters())
+        for key, m in meta.items():
+            param, _, part = key.partition(":")
+            size = {"": shapes[param].shape, "out": (len(shapes[param]),) * 2}.get(part, (m.shape[0],) * 2)
+            assert m.shape == size, key
     else:
         assert set(meta) <= {n for n, _ in bb.named_parameters()} and meta
         assert all(meta[n].shape == p.shape for n, p in bb.named_parameters() if n in meta)
