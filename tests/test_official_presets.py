@@ -2,14 +2,16 @@
 authors' script (Johswald/learning_where_to_learn, run_sparse_MAML.sh at 390c470, with parser.py's defaults) and,
 for the MAML, ANIL and BOIL rows of the authors' README, from their sources' code."""
 
+import json
 import re
 
 import pytest
 from omegaconf import OmegaConf
 
-from sparse_maml.run import build_module
+from sparse_maml.run import build_module, train
 
 from .app_helpers import CONF, compose_config
+from .data.helpers import write_mini_pickle
 
 # run_sparse_MAML.sh, its training lines by line number, less the flags that do not change the run (--tensorboard,
 # --checkpoint_models, --test_start: the best validation model is tested). Lines 12 and 20 (sparse-MAML PLUS, a
@@ -217,3 +219,38 @@ def test_the_script_transcription_reads_flags_as_the_parser():
     settings = script_settings(8)
     assert settings["algo.inner_lr"] == 0.25 and settings["callbacks.validation_start.epoch"] == 100
     assert script_settings(24)["algo.m_init"] == "constant" and script_settings(27)["algo.mask_kaiming"] is False
+
+
+@pytest.mark.parametrize(
+    "preset, size",
+    [
+        ("official_sparse_maml_conv4_5shot", 84),
+        pytest.param("official_sparse_relu_maml_resnet12_1shot", 32, marks=pytest.mark.slow),
+    ],
+)
+def test_official_preset_trains_on_miniimagenet_files(tmp_path, preset, size):
+    """``python train.py experiment=<preset> data.root=PATH`` on miniImageNet's pickle layout, with a tiny budget:
+    no validation before callbacks.validation_start.epoch, then the best validated checkpoint is tested."""
+    for split in ("train", "val", "test"):
+        write_mini_pickle(tmp_path / "mini", split, n_classes=5, per_class=7)
+    overrides = [
+        f"experiment={preset}",
+        f"data.root={tmp_path / 'mini'}",
+        "trainer.accelerator=cpu",
+        "logger=csv",
+        "trainer.max_epochs=2",
+        "trainer.check_val_every_n_epoch=1",
+        "callbacks.validation_start.epoch=1",
+        "trainer.enable_progress_bar=false",
+        "data.train_batches_per_epoch=2",
+        "data.k_query=2",
+        "data.num_val_tasks=2",
+        "data.num_test_tasks=3",
+        "algo.inner_steps=2",
+        f"+data.image_size={size}",
+    ]
+    results = train(compose_config(overrides, output_dir=tmp_path / "run"))
+    assert results["num_tasks"] == 3 and results["algorithm"] == expected(preset)["algo.name"]
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [v["epoch"] for v in history["val"]] == [1]
+    assert results["checkpoint"].endswith("epoch001.ckpt")

@@ -1,0 +1,52 @@
+"""MetaLearner's outer loop options: the optimisers (Adam or the official code's Nesterov SGD) and the clamp of
+theta's meta-gradient, through one real training step."""
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from sparse_maml.module import MetaLearner
+
+
+def learner(**kwargs):
+    torch.manual_seed(0)  # the same weights and masks for every option
+    kwargs = {"backbone_kwargs": {"hidden": 4}, "n_way": 3, "in_channels": 1, "image_size": 16, **kwargs}
+    return MetaLearner(algorithm="sparse_maml", inner_steps=2, **kwargs)
+
+
+def one_training_step(module):
+    """One meta-iteration in a Trainer, leaving the gradients of that step in .grad."""
+    torch.manual_seed(1)
+    batch = (
+        torch.randn(2, 6, 1, 16, 16),
+        torch.arange(3).repeat_interleave(2).repeat(2, 1),
+        torch.randn(2, 9, 1, 16, 16),
+        torch.arange(3).repeat_interleave(3).repeat(2, 1),
+    )
+    loader = torch.utils.data.DataLoader([batch], batch_size=None)
+    trainer = pl.Trainer(
+        max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False
+    )
+    trainer.fit(module, train_dataloaders=loader)
+    return {n: p.grad.abs().max().item() for n, p in module.algo.backbone.named_parameters()}
+
+
+def test_grad_clamp_bounds_every_entry_of_thetas_meta_gradient():
+    free = one_training_step(learner())
+    bound = 0.5 * max(free.values())  # the same step's largest entries exceed it without the clamp
+    clamped_module = learner(grad_clamp=bound)
+    clamped = one_training_step(clamped_module)
+    assert max(clamped.values()) <= bound
+    assert max(clamped.values()) == pytest.approx(bound)  # the largest entries sit at the bound
+    masks = [m.grad.abs().max().item() for m in clamped_module.algo.meta_parameters().values()]
+    assert max(masks) > 0  # m's gradient is not clamped (nor zeroed)
+
+
+def test_optimisers_adam_or_nesterov_sgd():
+    theta, mask = learner(outer_optimizer="sgd", lr=0.01, mask_lr=0.02).configure_optimizers()
+    assert isinstance(theta, torch.optim.SGD) and theta.defaults["nesterov"] and theta.defaults["momentum"] == 0.9
+    assert isinstance(mask, torch.optim.Adam) and mask.defaults["lr"] == 0.02
+    _, mask = learner(mask_optimizer="sgd").configure_optimizers()
+    assert isinstance(mask, torch.optim.SGD)
+    with pytest.raises(ValueError, match="algo.outer_optimizer='rmsprop'"):
+        learner(outer_optimizer="rmsprop")
