@@ -1,5 +1,7 @@
 """On-disk cache of decoded splits: one torch file per (format, root, split, options), checked against the
-size and modification time of every source file so that a changed source is decoded again.
+size and modification time of every source file so that a changed source is decoded again. The split's SHA-256
+digest is stored with it, and the file is memory-mapped when read: a reload costs neither a hash nor a copy, and
+processes on one machine (DDP ranks) share the pages.
 
 Files are written to a temporary name in the cache folder and renamed into place, so a crash or a concurrent
 writer never leaves a half-written cache; an unreadable cache file is treated as a miss.
@@ -21,7 +23,7 @@ import torch
 
 from .store import ImageStore
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def _writable(folder: Path) -> bool:
@@ -68,7 +70,7 @@ def read_cache(path: Path, source_fingerprint: str) -> ImageStore | None:
     if not path.is_file():
         return None
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         if data.get("version") != CACHE_VERSION or data.get("fingerprint") != source_fingerprint:
             return None
         return ImageStore.from_dict(data["store"], from_cache=True)

@@ -35,11 +35,12 @@ class EpisodicDataModule(pl.LightningDataModule):
         seed: determines every episode (with dataset and split).
         eval_seed: determines the validation and test episodes instead of ``seed`` (None: ``seed``); the configs
             fix it at 0 so that runs with different seeds are compared on the same episodes.
-        image_size: resize to this size (None: the format's default).
+        image_size, channels: images at this size and with 1 or 3 channels (None: as the format gives them); any
+            format can be read at any model's input shape this way.
         augment: random crop (crop_padding), horizontal flip (hflip) and colour jitter (color_jitter) in training.
         mean, std: normalisation constants per channel on the [0, 1] scale (None: computed from the train split).
         within_group: all classes of a training episode from one group (e.g. Omniglot alphabet).
-        cache_dir, download: see `load_split`.
+        cache_dir, download, url: see `load_split`; `prepare_data` downloads (once per machine under DDP).
         num_workers: dataloader workers (0 is right: the data is in memory and gathering is one index op).
         **format_options: passed to the format loader (e.g. Omniglot's `splits`, `rotations`).
     """
@@ -62,6 +63,7 @@ class EpisodicDataModule(pl.LightningDataModule):
         seed: int = 0,
         eval_seed: int | None = None,
         image_size: int | None = None,
+        channels: int | None = None,
         augment: bool = False,
         crop_padding: int = 8,
         hflip: bool = True,
@@ -71,6 +73,7 @@ class EpisodicDataModule(pl.LightningDataModule):
         within_group: bool = False,
         cache_dir: str | None = None,
         download: bool = False,
+        url: str | None = None,
         num_workers: int = 0,
         **format_options: Any,
     ) -> None:
@@ -85,10 +88,11 @@ class EpisodicDataModule(pl.LightningDataModule):
         self.eval_batch_size, self.seed, self.within_group = eval_batch_size, seed, within_group
         self.eval_seed = seed if eval_seed is None else eval_seed
         self.augment, self.crop_padding, self.hflip, self.color_jitter = augment, crop_padding, hflip, color_jitter
-        self.cache_dir, self.download, self.num_workers = cache_dir, download, num_workers
+        self.cache_dir, self.download, self.url, self.num_workers = cache_dir, download, url, num_workers
         self.format_options = plain(format_options)
-        if image_size is not None:
-            self.format_options["image_size"] = image_size
+        for key, value in (("image_size", image_size), ("channels", channels)):
+            if value is not None:
+                self.format_options[key] = plain(value)
         self.mean = None if mean is None else plain(mean)
         self.std = None if std is None else plain(std)
         self._stores: dict[str, ImageStore] = {}
@@ -135,7 +139,13 @@ class EpisodicDataModule(pl.LightningDataModule):
         if self.download:  # runs on one process; the others then read the decoded cache
             for split in dict.fromkeys(self.splits.values()):
                 load_split(
-                    self.dataset, self.root, split, cache_dir=self.cache_dir, download=True, **self.format_options
+                    self.dataset,
+                    self.root,
+                    split,
+                    cache_dir=self.cache_dir,
+                    download=True,
+                    url=self.url,
+                    **self.format_options,
                 )
 
     def setup(self, stage: str | None = None) -> None:
@@ -245,6 +255,12 @@ class EpisodicDataModule(pl.LightningDataModule):
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of the images (loads the train split if needed)."""
         return self.store("train").image_shape
+
+    @property
+    def split_digests(self) -> dict[str, str]:
+        """SHA-256 of each split's images and labels ({"train", "val", "test"}: hex digest), loading the splits
+        not yet loaded; read from the cache with the decoded split, so it costs nothing after the first decode."""
+        return {stage: self.store(stage).digest for stage in self.splits}
 
     @property
     def num_classes(self) -> int:

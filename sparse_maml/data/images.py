@@ -31,17 +31,32 @@ def is_image_file(path: str | Path) -> bool:
 
 
 def decode_image(
-    source: Path | bytes, size: tuple[int, int], mode: str = "RGB", resample: str = "bilinear", name: str | None = None
+    source: Path | bytes | np.ndarray,
+    size: tuple[int, int],
+    mode: str = "RGB",
+    resample: str = "bilinear",
+    name: str | None = None,
+    box: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
-    """Decode one image to uint8 [H, W, C] resized to size = (H, W); mode "RGB" or "L".
+    """Decode one image (a file, or its encoded bytes) to uint8 [H, W, C] resized to size = (H, W); mode "RGB" or
+    "L".
 
-    Raises DatasetError naming the file when it is corrupt or truncated.
+    box = (left, upper, right, lower) in the file's pixel coordinates crops the image before resizing (e.g. a
+    bounding box). Raises DatasetError naming the file when it is corrupt or truncated.
     """
-    name = name or str(source)
+    encoded = isinstance(source, (bytes, bytearray, memoryview, np.ndarray))
+    name = name or ("an encoded image" if encoded else str(source))
     try:
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+        with Image.open(io.BytesIO(source) if encoded else source) as im:  # type: ignore[arg-type]
+            full = im.size
             if im.format == "JPEG":
-                im.draft(mode, (size[1], size[0]))  # DCT-domain downscale: large JPEGs decode many times faster
+                # DCT-domain downscale (large JPEGs decode many times faster), keeping the crop at least `size`
+                bw, bh = (box[2] - box[0], box[3] - box[1]) if box is not None else full
+                want = (-(-full[0] * size[1] // max(bw, 1)), -(-full[1] * size[0] // max(bh, 1)))
+                im.draft(mode, want)
+            if box is not None:
+                sx, sy = im.size[0] / full[0], im.size[1] / full[1]
+                im = im.crop((box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy))
             im = im.convert(mode)  # first frame for GIF, palette and alpha resolved
             if im.size != (size[1], size[0]):
                 im = im.resize((size[1], size[0]), RESAMPLE[resample])
@@ -54,18 +69,20 @@ def decode_image(
 
 
 def decode_images(
-    sources: Sequence[Path | bytes],
+    sources: Sequence[Path | bytes | np.ndarray],
     size: tuple[int, int],
     mode: str = "RGB",
     resample: str = "bilinear",
     names: Sequence[str] | None = None,
+    boxes: Sequence[tuple[int, int, int, int]] | None = None,
 ) -> torch.Tensor:
-    """Decode many images in a thread pool (PIL releases the GIL) into uint8 [N, C, H, W]."""
+    """Decode many images in a thread pool (PIL releases the GIL) into uint8 [N, C, H, W]; `boxes` crops each."""
     channels = 1 if mode == "L" else 3
     out = np.empty((len(sources), size[0], size[1], channels), dtype=np.uint8)
 
     def work(i: int) -> None:
-        out[i] = decode_image(sources[i], size, mode, resample, None if names is None else names[i])
+        name, box = None if names is None else names[i], None if boxes is None else boxes[i]
+        out[i] = decode_image(sources[i], size, mode, resample, name, box)
 
     workers = min(8, os.cpu_count() or 1)
     if len(sources) < 64 or workers == 1:
@@ -96,3 +113,22 @@ def as_size(image_size: int | Sequence[int]) -> tuple[int, int]:
         return image_size, image_size
     h, w = (int(v) for v in image_size)
     return h, w
+
+
+def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """uint8 [N, C, H, W] with C in (1, 3) to `channels`: gray repeated to RGB, or RGB to gray with the ITU-R 601-2
+    luma weights PIL uses for mode "L"."""
+    if channels not in (1, 3):
+        raise DatasetError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
+    have = images.shape[1]
+    if have == channels:
+        return images
+    if have == 1:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    if have != 3:
+        raise DatasetError(f"cannot convert images with {have} channels to {channels}")
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    out = torch.empty((images.shape[0], 1, *images.shape[2:]), dtype=torch.uint8)
+    for i in range(0, images.shape[0], 2048):  # in chunks: no float copy of a whole split
+        out[i : i + 2048] = (images[i : i + 2048].float() * weights).sum(1, keepdim=True).round_().clamp_(0, 255)
+    return out

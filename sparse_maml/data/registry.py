@@ -9,7 +9,12 @@ A format is a function `load(root: Path | None, split: str, **options) -> ImageS
         ...
 
 Optional hooks: `sources(root, split, **options) -> list[Path]`, the files whose change invalidates the cache
-(default: every file under root); `download(root, split, **options)`, which fetches missing files.
+(default: every file under root); `download(root, split, url, **options)`, which fetches missing files from `url`
+(None: the dataset's public source) and verifies them.
+
+Two options work with every format: `image_size` (an int or [H, W]) and `channels` (1 or 3). A loader that takes
+them decodes at that size; for one that does not, `load_split` resizes and converts what it returns. So any split
+can be read at a model's input shape (e.g. CUB at Omniglot's 28x28 grayscale for a cross-domain test).
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ from typing import Any
 
 from . import cache
 from .errors import DatasetError
+from .images import as_size, convert_channels, resize_images
 from .store import ImageStore
+
+UNIVERSAL_OPTIONS = ("image_size", "channels")
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,7 @@ def load_split(
     cache_dir: str | os.PathLike | None = None,
     use_cache: bool = True,
     download: bool = False,
+    url: str | None = None,
     **options: Any,
 ) -> ImageStore:
     """Load one split of a dataset as an ImageStore, decoding once and caching on disk.
@@ -117,19 +126,22 @@ def load_split(
         cache_dir: where decoded splits are cached (default: `<root>/.sparse_maml_cache`, or ~/.cache/sparse_maml
             when root is read-only).
         use_cache: False decodes every time and writes no cache.
-        download: fetch missing files first (formats with a downloader only).
-        **options: format options (e.g. image_size); unknown ones raise DatasetError.
+        download: fetch, verify and extract missing files first (formats with a downloader only).
+        url: where the downloader fetches from (a mirror or a local server); None: the dataset's public source.
+        **options: format options, plus `image_size` and `channels` for every format; unknown ones raise
+            DatasetError.
 
     Returns:
-        ImageStore with images uint8 [N, C, H, W], labels int64 [N], class_names, named "<dataset>/<split>".
+        ImageStore with images uint8 [N, C, H, W], labels int64 [N], class_names, named "<dataset>/<split>", and
+        its `digest` (kept in the cache with the images).
     """
     spec = get_format(dataset)
-    options = plain(options)
+    options = {k: v for k, v in plain(options).items() if not (k in UNIVERSAL_OPTIONS and v is None)}
     accepted = spec.option_names()
-    if accepted is not None and set(options) - accepted:
+    if accepted is not None and set(options) - accepted - set(UNIVERSAL_OPTIONS):
         raise DatasetError(
-            f"format {dataset!r} has no option(s) {sorted(set(options) - accepted)}; its options "
-            f"are {sorted(accepted) or 'none'}"
+            f"format {dataset!r} has no option(s) {sorted(set(options) - accepted - set(UNIVERSAL_OPTIONS))}; its "
+            f"options are {sorted(accepted | set(UNIVERSAL_OPTIONS))}"
         )
     root_path = None if root is None else Path(root).expanduser()
     if spec.needs_root:
@@ -140,7 +152,7 @@ def load_split(
                 raise DatasetError(
                     f"format {dataset!r} has no downloader; put its files in {root_path} and set download=False"
                 )
-            spec.download(root_path, split, **options)
+            spec.download(root_path, split, url, **options)
         if not root_path.is_dir():
             hint = ", or pass download=True" if spec.download is not None else ""
             raise DatasetError(
@@ -159,10 +171,27 @@ def load_split(
         if store is not None:
             store.name = name
             return store
-    store = spec.load(root_path, split, **options)
+    passed = {k: v for k, v in options.items() if accepted is None or k in accepted}
+    store = spec.load(root_path, split, **passed)
     if not isinstance(store, ImageStore):
         raise TypeError(f"format {dataset!r} returned {type(store).__name__}, not an ImageStore")
+    store = _conform(store, options.get("image_size"), options.get("channels"))
     store.name = name
     if cached:
         cache.write_cache(path, store, digest)
     return store
+
+
+def _conform(store: ImageStore, image_size: Any, channels: int | None) -> ImageStore:
+    """The store at image_size and with channels (None: as it is)."""
+    images = store.images
+    fewer = channels is not None and int(channels) < images.shape[1]
+    if fewer:  # convert first, so that fewer channels are resized
+        images = convert_channels(images, int(channels))
+    if image_size is not None:
+        images = resize_images(images, as_size(image_size))
+    if channels is not None and not fewer:
+        images = convert_channels(images, int(channels))
+    if images is store.images:
+        return store
+    return ImageStore(images, store.labels, store.class_names, store.class_groups, store.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ class ImageStore:
         class_groups: list[str] of length num_classes (e.g. Omniglot's alphabet of each character), or None.
         name: where the split came from, e.g. "omniglot/background_small1"; episode seeds depend on it.
         from_cache: True when the store was read from the on-disk cache rather than decoded.
+        digest: SHA-256 of the images and labels (see `split_digest`); computed on first use and kept in the cache.
     """
 
     images: torch.Tensor
@@ -55,6 +57,14 @@ class ImageStore:
             if len(self.class_groups) != n:
                 raise DatasetError(f"ImageStore {self.name!r}: {len(self.class_groups)} groups for {n} classes")
         self._by_class: list[torch.Tensor] | None = None
+        self._digest: str | None = None
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 hex digest of this split's images and labels: which bytes a model was trained or tested on."""
+        if self._digest is None:
+            self._digest = split_digest(self.images, self.labels)
+        return self._digest
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -138,12 +148,25 @@ class ImageStore:
             "class_names": list(self.class_names),
             "class_groups": None if self.class_groups is None else list(self.class_groups),
             "name": self.name,
+            "digest": self.digest,
         }
 
     @classmethod
     def from_dict(cls, d: dict, from_cache: bool = False) -> ImageStore:
-        return cls(d["images"], d["labels"], d["class_names"], d["class_groups"], d["name"], from_cache)
+        store = cls(d["images"], d["labels"], d["class_names"], d["class_groups"], d["name"], from_cache)
+        store._digest = d.get("digest")
+        return store
 
     def __repr__(self) -> str:
         groups = "" if self.class_groups is None else f", groups={len(set(self.class_groups))}"
         return f"ImageStore({self.name!r}, images={len(self)}x{self.image_shape}, classes={self.num_classes}{groups})"
+
+
+def split_digest(images: torch.Tensor, labels: torch.Tensor, chunk: int = 4096) -> str:
+    """SHA-256 over the text "N,C,H,W\\n", the images' bytes (uint8, C-contiguous [N, C, H, W]) and the labels'
+    bytes (int64 little-endian [N]); hashed in chunks of images, so no second copy of a large split is made."""
+    h = hashlib.sha256(",".join(str(d) for d in images.shape).encode() + b"\n")
+    for i in range(0, images.shape[0], chunk):
+        h.update(images[i : i + chunk].contiguous().numpy())
+    h.update(labels.to(torch.int64).contiguous().numpy().astype("<i8", copy=False))
+    return h.hexdigest()

@@ -2,6 +2,7 @@ import os
 import time
 
 import torch
+from PIL import Image
 
 from sparse_maml.data import load_split
 from sparse_maml.data.cache import cache_path, default_cache_dir
@@ -23,6 +24,7 @@ def test_second_load_hits_cache_and_is_faster(tmp_path):
     assert torch.equal(first.images, second.images) and torch.equal(first.labels, second.labels)
     assert first.class_names == second.class_names and first.class_groups == second.class_groups
     assert not [p for p in cache.iterdir() if p.name.endswith(".tmp")]  # nothing half-written left
+    assert second._digest == first.digest  # read with the split: not hashed again
 
 
 def test_cache_invalidated_when_source_changes(tmp_path):
@@ -73,3 +75,16 @@ def test_read_only_root_is_not_written(tmp_path, monkeypatch):
         assert list((tmp_path / "xdg" / "sparse_maml").glob("omniglot-background-*.pt"))
     finally:
         root.chmod(0o755)
+
+
+def test_digest_changes_when_one_image_changes(tmp_path):
+    root = tmp_path / "omniglot"
+    write_omniglot(root, "background", {"Alpha": 3}, drawers=2)
+    before = load_split("omniglot", root, "background", cache_dir=tmp_path / "c")
+    png = sorted((root / "images_background").rglob("*.png"))[4]
+    img = Image.open(png).convert("L")
+    img.putpixel((10, 10), 0 if img.getpixel((10, 10)) else 255)
+    img.convert("1").save(png)
+    after = load_split("omniglot", root, "background", cache_dir=tmp_path / "c")
+    assert not after.from_cache and after.digest != before.digest
+    assert load_split("omniglot", root, "background", cache_dir=tmp_path / "c").digest == after.digest

@@ -146,3 +146,17 @@ def test_trainer_checkpoint_resume_continues_stream(tmp_path, monkeypatch):
     assert torch.load(ckpt, weights_only=False)["EpisodicDataModule"]["train_position"] == 2 * 3 * 2
     resumed, _ = _fit(EpisodicDataModule(**SMALL, augment=True, crop_padding=2), 3, tmp_path / "b", str(ckpt))
     assert first.train_sums == full.train_sums[:6] and resumed.train_sums == full.train_sums[6:]
+
+
+def test_split_digests_and_input_shape(tmp_path):
+    root = tmp_path / "omniglot"
+    write_omniglot(root, "background", {"Alpha": 3, "Beta": 4}, drawers=4)
+    options = {"splits": {"train": "background[Alpha]", "val": "background[Beta]", "test": "background"}}
+    dm = EpisodicDataModule("omniglot", str(root), cache_dir=str(tmp_path / "c"), **options)
+    digests = dm.split_digests
+    assert set(digests) == {"train", "val", "test"} and len(set(digests.values())) == 3
+    assert digests["test"] == dm.store("test").digest
+    again = EpisodicDataModule("omniglot", str(root), cache_dir=str(tmp_path / "c"), **options)
+    assert again.split_digests == digests and again.store("test").from_cache
+    rgb = EpisodicDataModule("omniglot", str(root), image_size=12, channels=3, **options)
+    assert rgb.store("test").image_shape == (3, 12, 12) and rgb.split_digests["test"] != digests["test"]

@@ -61,7 +61,11 @@ def test_checksum_mismatch_leaves_nothing(tmp_path, server):
         r"expected 3ccaa407.*nothing was extracted",
     ):
         load_split("omniglot", root, "background_small2", download=True, url=server, use_cache=False)
-    assert list(root.iterdir()) == []
+    assert not root.exists()  # the folder made for the download is gone again
+    root.mkdir()
+    with pytest.raises(DatasetError, match="checksum mismatch"):
+        load_split("omniglot", root, "background_small2", download=True, url=server, use_cache=False)
+    assert list(root.iterdir()) == []  # a folder that was there stays, empty
 
 
 def test_user_digest_and_unknown_digest(tmp_path, server):
@@ -73,10 +77,10 @@ def test_user_digest_and_unknown_digest(tmp_path, server):
 
 
 def test_bad_archive_and_missing_file(tmp_path, server):
-    with pytest.raises(DatasetError, match="not a valid zip archive.*nothing was extracted"):
+    with pytest.raises(DatasetError, match="not a valid zip or tar archive.*nothing was extracted"):
         download_and_extract(
             f"{server}/not_a_zip.zip", tmp_path / "a", "x", sha256=hashlib.sha256(b"hello").hexdigest()
         )
-    assert list((tmp_path / "a").iterdir()) == []
+    assert not (tmp_path / "a").exists()
     with pytest.raises(DatasetError, match="download of .*missing.zip failed"):
         download_and_extract(f"{server}/missing.zip", tmp_path / "b", "x", timeout=5)

@@ -6,7 +6,17 @@ from sparse_maml.data.registry import _REGISTRY
 
 
 def test_builtin_formats_registered():
-    assert FORMATS == ("miniimagenet", "omniglot", "folder", "embedded")
+    assert FORMATS == (
+        "miniimagenet",
+        "omniglot",
+        "tiered_imagenet",
+        "cifar_fs",
+        "fc100",
+        "cub",
+        "cars",
+        "folder",
+        "embedded",
+    )
     assert set(FORMATS) <= set(available_formats())
 
 
@@ -18,6 +28,28 @@ def test_unknown_format():
 def test_unknown_option():
     with pytest.raises(DatasetError, match=r"format 'embedded' has no option\(s\) \['colour'\]"):
         load_split("embedded", None, "train", colour=True)
+
+
+def test_every_format_reads_at_any_size_and_channel_count(tmp_path):
+    """image_size and channels work for a loader that does not take them: load_split converts what it returns."""
+
+    @register_format("toy_rgb")
+    def load_toy(root, split) -> ImageStore:
+        images = torch.zeros(4, 3, 6, 6, dtype=torch.uint8)
+        images[:, 0], images[:, 1], images[:, 2] = 200, 100, 50
+        return ImageStore(images, torch.tensor([0, 0, 1, 1]), ["a", "b"])
+
+    try:
+        gray = load_split("toy_rgb", tmp_path, "x", image_size=3, channels=1, use_cache=False)
+        assert gray.image_shape == (1, 3, 3) and (gray.images == round(0.299 * 200 + 0.587 * 100 + 0.114 * 50)).all()
+        assert load_split("toy_rgb", tmp_path, "x", channels=None, use_cache=False).image_shape == (3, 6, 6)
+        omni = load_split("embedded", None, "val", image_size=12, channels=3)  # a loader that takes both
+        assert omni.image_shape == (3, 12, 12)
+        back = load_split("toy_rgb", tmp_path, "x", channels=1, use_cache=False)
+        rgb = load_split("toy_rgb", tmp_path, "x", channels=3, use_cache=False)
+        assert rgb.image_shape == (3, 6, 6) and back.digest != rgb.digest
+    finally:
+        _REGISTRY.pop("toy_rgb")
 
 
 def test_missing_root(tmp_path):

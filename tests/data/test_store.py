@@ -50,3 +50,17 @@ def test_validation(kwargs, message):
     args.update(kwargs)
     with pytest.raises(DatasetError, match=message):
         ImageStore(**args)
+
+
+def test_digest_covers_every_image_and_label():
+    s = make_store()
+    d = s.digest
+    assert len(d) == 64 and d == make_store().digest  # the same bytes, the same digest
+    one_pixel = make_store()
+    one_pixel.images[7, 0, 1, 1] += 1
+    assert one_pixel.digest != d
+    relabelled = ImageStore(s.images, s.labels.flip(0), s.class_names)
+    assert relabelled.digest != d
+    reshaped = ImageStore(s.images.reshape(12, 2, 1, 2), s.labels, s.class_names)  # same bytes, another shape
+    assert reshaped.digest != d
+    assert ImageStore.from_dict(s.to_dict()).digest == d

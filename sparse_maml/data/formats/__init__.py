@@ -1,5 +1,5 @@
 """Built-in dataset formats; importing this package registers them."""
 
-from . import embedded, folder, miniimagenet, omniglot
+from . import cars, cifar, cub, embedded, folder, miniimagenet, omniglot, tiered_imagenet
 
-__all__ = ["embedded", "folder", "miniimagenet", "omniglot"]
+__all__ = ["cars", "cifar", "cub", "embedded", "folder", "miniimagenet", "omniglot", "tiered_imagenet"]

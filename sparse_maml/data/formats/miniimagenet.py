@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ import torch
 
 from ..errors import DatasetError
 from ..images import as_size, decode_images, resize_images
+from ..pickles import read_pickle
 from ..registry import register_format
 from ..store import ImageStore
 
@@ -80,25 +80,6 @@ def read_split_csv(path: Path) -> dict[str, list[str]]:
     return dict(sorted(classes.items()))
 
 
-class _ArrayUnpickler(pickle.Unpickler):
-    """Builds numpy arrays, dicts, lists and scalars only: a pickle from the internet cannot run code."""
-
-    _ALLOWED = {
-        ("collections", "OrderedDict"),
-        ("builtins", "set"),
-        ("builtins", "frozenset"),
-        ("builtins", "slice"),
-        ("codecs", "encode"),
-    }
-
-    def find_class(self, module: str, name: str):  # noqa: ANN201 (pickle protocol)
-        if (
-            module.split(".")[0] == "numpy" and name in {"_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer"}
-        ) or (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
-
 def _from_arrays(image_data: np.ndarray, class_dict: dict, path: Path) -> tuple[torch.Tensor, torch.Tensor, list]:
     if not (isinstance(image_data, np.ndarray) and image_data.ndim == 4 and image_data.shape[-1] in (1, 3)):
         raise DatasetError(f"{path}: image_data must be an (n, H, W, 3) array")
@@ -116,14 +97,7 @@ def _from_arrays(image_data: np.ndarray, class_dict: dict, path: Path) -> tuple[
 
 
 def _load_pickle(path: Path) -> tuple[torch.Tensor, torch.Tensor, list]:
-    try:
-        with open(path, "rb") as f:
-            data = _ArrayUnpickler(f, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, OSError, ValueError, AttributeError, ImportError) as e:
-        raise DatasetError(
-            f"cannot read {path} ({type(e).__name__}: {e}); the file is corrupt, truncated or not "
-            "a miniImageNet cache, download it again"
-        ) from e
+    data = read_pickle(path, "a miniImageNet cache")
     if not isinstance(data, dict) or "image_data" not in data or "class_dict" not in data:
         raise DatasetError(f"{path} is not a miniImageNet cache: expected a dict with image_data and class_dict")
     return _from_arrays(data["image_data"], data["class_dict"], path)

@@ -200,12 +200,13 @@ def sources(root: Path, split: str, splits: str | Mapping[str, str] = "standard"
 def download(
     root: Path,
     split: str,
+    url: str | None = None,
     splits: str | Mapping[str, str] = "standard",
-    url: str = URL,
     sha256: str | Mapping[str, str] | None = None,
     **_: object,
 ) -> None:
-    """Fetch the archives a split needs that are neither extracted nor zipped in root."""
+    """Fetch the archives a split needs that are neither extracted nor zipped in root, from url (default: URL)."""
+    url = url or URL
     for archive, _sel in resolve_split(split, splits):
         if (root / f"images_{archive}").is_dir() or (root / f"images_{archive}.zip").is_file():
             continue
@@ -219,14 +220,13 @@ def download(
         )
 
 
-@register_format("omniglot", sources=sources, download=download, uncached_options=("url", "sha256"))
+@register_format("omniglot", sources=sources, download=download, uncached_options=("sha256",))
 def load_omniglot(
     root: Path,
     split: str,
     image_size: int = 28,
     rotations: bool = False,
     splits: str | Mapping[str, str] = "standard",
-    url: str = URL,
     sha256: str | Mapping[str, str] | None = None,
 ) -> ImageStore:
     """Load an Omniglot split (see the module docstring for split specs); images uint8 [N, 1, S, S]."""
