@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import pickle
 import shutil
 import tarfile
+import threading
+import time
 import zipfile
+from collections.abc import Iterator
+from http.server import HTTPServer, SimpleHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -253,3 +258,39 @@ def write_cars(root: Path, layout: str = "devkit", per_class: int = 2, size: tup
     records = [(*r[:5], f"car_ims/{r[5]}", int(part == "test")) for part in ("train", "test") for r in rows[part]]
     all_fields = [*fields[:5], "relative_im_path", "test"]
     savemat(root / "cars_annos.mat", {"annotations": struct(records, all_fields), "class_names": class_names})
+
+
+@contextlib.contextmanager
+def local_server(directory: Path, seconds: float = 600.0) -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on 127.0.0.1 serving `directory`, yielding (its URL, the paths requested so far). It answers
+    requests one by one until the block exits or `seconds` have passed, whichever comes first: it stops by itself."""
+
+    requested: list[str] = []
+
+    class Handler(SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(directory), **kwargs)
+
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            requested.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = HTTPServer(("127.0.0.1", 0), Handler)
+    httpd.timeout = 0.2
+    stop, deadline = threading.Event(), time.monotonic() + seconds
+
+    def serve() -> None:
+        while not stop.is_set() and time.monotonic() < deadline:
+            httpd.handle_request()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", requested
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        httpd.server_close()
