@@ -27,6 +27,7 @@ def results_of(trainer: pl.Trainer, module: MetaLearner, dm: EpisodicDataModule,
         "k_shot": dm.k_shot,
         "inner_steps_test": module.inner_steps_test,
         "checkpoint": checkpoint,
+        "split_sha256": dm.split_digests,  # the exact images and labels read (see EpisodicDataModule.split_digests)
         "sparsity": {k.split("/", 1)[1]: v for k, v in sparsity.items() if k.startswith("sparsity/")},
         "sparsity_per_tensor": {k.split("/", 1)[1]: v for k, v in sparsity.items() if k.startswith("sparsity_param/")},
     }
@@ -51,6 +52,10 @@ def print_summary(output_dir: Path, best: str, figure: Path | None, results: dic
         lines.append(
             f"test accuracy: {100 * results['accuracy']:.2f} ± {100 * results['ci95']:.2f}% "
             f"({results['num_tasks']} tasks); results: {output_dir / 'results.json'}"
+        )
+    for name, r in results.get("cross_domain", {}).items():
+        lines.append(
+            f"cross-domain {name}: {100 * r['accuracy']:.2f} ± {100 * r['ci95']:.2f}% ({r['num_tasks']} tasks)"
         )
     if results.get("sparsity"):
         lines.append("update sparsity: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in results["sparsity"].items()))

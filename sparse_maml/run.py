@@ -7,6 +7,7 @@ test -> results. DDP specifics live in ``ddp.py``; results.json and the printed 
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from . import ddp
 from .callbacks import LastCheckpoint, TrainingCurves
 from .checkpoint_io import AtomicCheckpointIO, read_checkpoint_entry
 from .checks import CheckpointNotFoundError, ConfigError, check_config, check_data
+from .cross_domain import at_input_shape, cross_domain_data
 from .data import EpisodicDataModule
 from .module import MetaLearner
 from .results import print_evaluation, print_summary, results_of, write_results
@@ -56,6 +58,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             # The best checkpoint by val/acc, as in the paper; the final weights when nothing was validated.
             trainer.test(module, datamodule=dm, ckpt_path=best or None, verbose=False)
             results.update(results_of(trainer, module, dm, best or "final weights"))
+            if cfg.get("cross_domain"):
+                results["cross_domain"] = cross_domain_results(cfg, trainer, module, best or "final weights")
             if trainer.is_global_zero:
                 write_results(output_dir, results)
         if trainer.is_global_zero:
@@ -79,10 +83,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("inner_steps_test"):
         module.inner_steps_test = int(cfg.inner_steps_test)
     # The checkpoint's own normalisation, so that the model sees inputs on the scale it was trained on.
-    normalization = {"mean": module.mean.flatten().tolist(), "std": module.std.flatten().tolist()}
-    dm = build_datamodule(_evaluation_data(cfg, module, ckpt), **normalization)
+    dm = build_datamodule(_evaluation_data(cfg, module, ckpt), **_normalization(module))
     ddp.prepare_data(dm)
     _check_data_fits_checkpoint(dm, module, ckpt)
+    if cfg.get("data") is not None:
+        hp = module.hparams
+        print(
+            f"{dm.dataset} images read at the checkpoint's input shape {hp.in_channels}x{hp.image_size}x{hp.image_size}"
+        )
     trainer = pl.Trainer(
         accelerator=cfg.accelerator,
         devices=1,
@@ -93,6 +101,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     )
     trainer.test(module, datamodule=dm, verbose=False)
     results = results_of(trainer, module, dm, str(ckpt))
+    if cfg.get("data") is None:
+        _warn_if_test_split_changed(ckpt, dm)
     output_dir = Path(cfg.paths.output_dir)
     write_results(output_dir, results)
     print_evaluation(output_dir, results, module.inner_steps_test)
@@ -180,6 +190,10 @@ def resolve_ckpt(ckpt_path: str | None, last: Path) -> str | None:
     return str(ckpt_path)
 
 
+def _normalization(module: MetaLearner) -> dict[str, list[float]]:
+    return {"mean": module.mean.flatten().tolist(), "std": module.std.flatten().tolist()}
+
+
 def _last_checkpoint(callbacks: list[pl.Callback], output_dir: Path) -> Path:
     last = next((c for c in callbacks if isinstance(c, LastCheckpoint)), None)
     return last.path if last else output_dir / "checkpoints" / "last.ckpt"
@@ -197,7 +211,39 @@ def _evaluation_data(cfg: DictConfig, module: MetaLearner, ckpt: Path) -> DictCo
         data_cfg.seed = cfg.seed if cfg.get("seed") is not None else saved.get("seed", 0)
         if cfg.get("seed") is not None:  # an explicit seed picks other test episodes
             data_cfg.eval_seed = cfg.seed
-    return data_cfg
+    if cfg.get("data") is None:
+        return data_cfg
+    # Another dataset is read at the model's input shape (e.g. CUB at 28x28 gray for an Omniglot model).
+    return at_input_shape(data_cfg, module.hparams.in_channels, module.hparams.image_size)
+
+
+def _warn_if_test_split_changed(ckpt: Path, dm: EpisodicDataModule) -> None:
+    """The checkpoint's own test split, read again: warn when its bytes differ from those the run was tested on."""
+    saved = (read_checkpoint_entry(ckpt, type(dm).__qualname__) or {}).get("split_digests") or {}
+    now = dm.split_digests.get("test")
+    if saved.get("test") and now != saved["test"]:
+        warnings.warn(
+            f"the test split of {dm.dataset!r} read now (SHA-256 {now[:12]}...) is not the one {ckpt} was tested on "
+            f"({saved['test'][:12]}...): the data changed, so this result is not comparable with the run's",
+            stacklevel=2,
+        )
+
+
+def cross_domain_results(cfg: DictConfig, trainer: pl.Trainer, module: MetaLearner, checkpoint: str) -> dict[str, Any]:
+    """The model (the ``checkpoint``'s weights, as the test left them) on the test split of each dataset in
+    ``cfg.cross_domain``, read at the model's input shape; the run's loggers keep the run's own test metrics."""
+    results, loggers = {}, trainer.loggers
+    hp = module.hparams
+    for name in cfg.cross_domain:
+        dm = build_datamodule(cross_domain_data(name, cfg, hp.in_channels, hp.image_size), **_normalization(module))
+        ddp.prepare_data(dm)
+        trainer.loggers = []
+        try:
+            trainer.test(module, datamodule=dm, verbose=False)
+        finally:
+            trainer.loggers = loggers
+        results[name] = results_of(trainer, module, dm, checkpoint)
+    return results
 
 
 def _check_data_fits_checkpoint(dm: EpisodicDataModule, module: MetaLearner, ckpt: Path) -> None:

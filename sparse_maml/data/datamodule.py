@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from . import augment as aug
 from .loaders import FixedBatches, MetaBatch, StreamBatches, StreamStarts, TrainLoader
-from .registry import get_format, load_split, plain
+from .registry import get_format, load_split, plain, prepare_split
 from .sampler import Episode, EpisodeSampler, episode_seed
 from .store import ImageStore
 
@@ -136,17 +136,18 @@ class EpisodicDataModule(pl.LightningDataModule):
         return self._episodes[stage]
 
     def prepare_data(self) -> None:
-        if self.download:  # runs on one process; the others then read the decoded cache
-            for split in dict.fromkeys(self.splits.values()):
-                load_split(
-                    self.dataset,
-                    self.root,
-                    split,
-                    cache_dir=self.cache_dir,
-                    download=True,
-                    url=self.url,
-                    **self.format_options,
-                )
+        """Fetch missing files (with ``download``) and decode each split into the on-disk cache: one process per
+        machine does it, the others then read the cache. Idempotent; cheap once done (a memory-mapped cache read)."""
+        for split in dict.fromkeys(self.splits.values()):
+            prepare_split(
+                self.dataset,
+                self.root,
+                split,
+                cache_dir=self.cache_dir,
+                download=self.download,
+                url=self.url,
+                **self.format_options,
+            )
 
     def setup(self, stage: str | None = None) -> None:
         wanted = {"fit": ["train", "val"], "validate": ["val"], "test": ["test"], None: ["train", "val", "test"]}
@@ -258,9 +259,10 @@ class EpisodicDataModule(pl.LightningDataModule):
 
     @property
     def split_digests(self) -> dict[str, str]:
-        """SHA-256 of each split's images and labels ({"train", "val", "test"}: hex digest), loading the splits
-        not yet loaded; read from the cache with the decoded split, so it costs nothing after the first decode."""
-        return {stage: self.store(stage).digest for stage in self.splits}
+        """{stage: SHA-256 of its images and labels} of the splits this datamodule has read (after training: "train",
+        "val" and "test"; after a test alone: "test"). Kept in the cache with each split: free after the first decode.
+        Saved in checkpoints (``state_dict``) and results, so that a result names the exact data it came from."""
+        return {stage: self._stores[stage].digest for stage in self.splits if stage in self._stores}
 
     @property
     def num_classes(self) -> int:
@@ -277,12 +279,13 @@ class EpisodicDataModule(pl.LightningDataModule):
         return position or 0
 
     def state_dict(self) -> dict[str, Any]:
-        """Training stream position, augmentation counter and normalisation constants."""
+        """Training stream position, augmentation counter, normalisation constants and the splits' digests."""
         return {
             "train_position": self.train_position,
             "train_batches_seen": self._train_batches_seen,
             "mean": self.mean,
             "std": self.std,
+            "split_digests": self.split_digests,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -293,3 +296,11 @@ class EpisodicDataModule(pl.LightningDataModule):
             self._samplers["train"].position = self._restored_position
         if state_dict.get("mean") is not None and self.hparams.get("mean") is None:
             self.mean, self.std = state_dict["mean"], state_dict["std"]
+        saved, now = state_dict.get("split_digests") or {}, self.split_digests
+        changed = [s for s in now if s in saved and saved[s] != now[s]]
+        if changed:
+            warnings.warn(
+                f"the {', '.join(changed)} split(s) of {self.dataset!r} differ from those the checkpoint was trained "
+                "with (their SHA-256 digests differ): the resumed run continues on other data",
+                stacklevel=2,
+            )

@@ -195,3 +195,24 @@ def _conform(store: ImageStore, image_size: Any, channels: int | None) -> ImageS
     if images is store.images:
         return store
     return ImageStore(images, store.labels, store.class_names, store.class_groups, store.name)
+
+
+def prepare_split(
+    dataset: str,
+    root: str | os.PathLike | None,
+    split: str,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    url: str | None = None,
+    **options: Any,
+) -> None:
+    """Fetch what is missing (with ``download``) and decode the split into the on-disk cache, so that every later
+    `load_split` of it (in any process on this machine) reads the cache. Once done, a memory-mapped cache read."""
+    spec = get_format(dataset)
+    if spec.cache and root is not None:
+        load_split(dataset, root, split, cache_dir=cache_dir, download=download, url=url, **options)
+    elif download:  # nothing to cache: only the files
+        if spec.download is None:
+            raise DatasetError(f"format {dataset!r} has no downloader; put its files in {root} and set download=False")
+        spec.download(Path(root).expanduser() if root is not None else None, split, url, **plain(options))

@@ -150,13 +150,22 @@ def test_trainer_checkpoint_resume_continues_stream(tmp_path, monkeypatch):
 
 def test_split_digests_and_input_shape(tmp_path):
     root = tmp_path / "omniglot"
-    write_omniglot(root, "background", {"Alpha": 3, "Beta": 4}, drawers=4)
+    write_omniglot(root, "background", {"Alpha": 5, "Beta": 6}, drawers=4)
     options = {"splits": {"train": "background[Alpha]", "val": "background[Beta]", "test": "background"}}
-    dm = EpisodicDataModule("omniglot", str(root), cache_dir=str(tmp_path / "c"), **options)
+    dm = EpisodicDataModule("omniglot", str(root), cache_dir=str(tmp_path / "c"), k_query=3, **options)
+    assert dm.split_digests == {}  # only the splits it has read
+    dm.prepare_data()  # decodes into the cache
+    assert dm.split_digests == {} and len(list((tmp_path / "c").glob("omniglot-*.pt"))) == 3
+    dm.setup()
     digests = dm.split_digests
     assert set(digests) == {"train", "val", "test"} and len(set(digests.values())) == 3
-    assert digests["test"] == dm.store("test").digest
+    assert digests["test"] == dm.store("test").digest and dm.store("test").from_cache
+    assert dm.state_dict()["split_digests"] == digests  # saved in checkpoints
     again = EpisodicDataModule("omniglot", str(root), cache_dir=str(tmp_path / "c"), **options)
-    assert again.split_digests == digests and again.store("test").from_cache
+    again.store("test")
+    assert again.split_digests == {"test": digests["test"]}
     rgb = EpisodicDataModule("omniglot", str(root), image_size=12, channels=3, **options)
     assert rgb.store("test").image_shape == (3, 12, 12) and rgb.split_digests["test"] != digests["test"]
+    changed = {**dm.state_dict(), "split_digests": {**digests, "train": "0" * 64}}
+    with pytest.warns(UserWarning, match=r"the train split\(s\) of 'omniglot' differ from those the checkpoint"):
+        dm.load_state_dict(changed)
