@@ -26,7 +26,7 @@ class EpisodicDataModule(pl.LightningDataModule):
     normalised (and, in training with `augment`, augmented) in `on_after_batch_transfer` on the model's device.
 
     Args:
-        dataset: format name ("omniglot", "miniimagenet", "folder", "embedded" or a registered one).
+        dataset: format name (`sparse_maml.data.available_formats()`: "omniglot", "cub", ... or a registered one).
         root: dataset folder (None for "embedded").
         train_split, val_split, test_split: split names passed to the format.
         n_way, k_shot, k_query: episode shape.
