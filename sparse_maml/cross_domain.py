@@ -36,7 +36,7 @@ def at_input_shape(data_cfg: DictConfig, channels: int, image_size: int) -> Dict
 def cross_domain_data(name: str, cfg: DictConfig, channels: int, image_size: int) -> DictConfig:
     """The data config of dataset ``name`` for testing the model of run ``cfg`` (input ``channels`` x
     ``image_size`` x ``image_size``): its test split, the run's episodes, under the run's ``paths.data_dir``."""
-    data = composed_data(name, [f"paths.data_dir={cfg.paths.data_dir}"])
+    data = composed_data(name, [f'paths.data_dir="{cfg.paths.data_dir}"'])  # quoted: a path may hold commas
     for key in EPISODE_KEYS:
         data[key] = cfg.data[key]
     return at_input_shape(data, channels, image_size)

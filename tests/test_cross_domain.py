@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sparse_maml.checkpointing import read_checkpoint_entry
+from sparse_maml.checkpoint_io import read_checkpoint_entry
 from sparse_maml.data import load_split
 from sparse_maml.run import evaluate, train
 
