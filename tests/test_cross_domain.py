@@ -18,6 +18,12 @@ from .app_helpers import ROOT, TINY, compose_config
 from .data.helpers import write_cifar100, write_cub, write_folder
 
 
+@pytest.fixture(autouse=True)
+def _keep_the_prepared_mark_to_this_test(monkeypatch):
+    """evaluate() marks the data it prepared in the process environment (sparse_maml/ddp.py): undone afterwards."""
+    monkeypatch.setenv("SPARSE_MAML_DATA_PREPARED", "")
+
+
 def test_split_digests_in_checkpoint_and_results_and_a_changed_test_split_warns(tmp_path):
     root = tmp_path / "images"
     for split, (classes, per_class) in {"train": (7, 5), "val": (6, 5), "test": (6, 6)}.items():
