@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from . import augment as aug
 from .loaders import FixedBatches, MetaBatch, StreamBatches, StreamStarts, TrainLoader
-from .registry import get_format, load_split, plain, prepare_split
+from .registry import download_split, get_format, load_split, plain
 from .sampler import Episode, EpisodeSampler, episode_seed
 from .store import ImageStore
 
@@ -40,7 +40,7 @@ class EpisodicDataModule(pl.LightningDataModule):
         augment: random crop (crop_padding), horizontal flip (hflip) and colour jitter (color_jitter) in training.
         mean, std: normalisation constants per channel on the [0, 1] scale (None: computed from the train split).
         within_group: all classes of a training episode from one group (e.g. Omniglot alphabet).
-        cache_dir, download, url: see `load_split`; `prepare_data` downloads (once per machine under DDP).
+        cache_dir, download, url: see `load_split`; `prepare_data` downloads.
         num_workers: dataloader workers (0 is right: the data is in memory and gathering is one index op).
         **format_options: passed to the format loader (e.g. Omniglot's `splits`, `rotations`).
     """
@@ -136,18 +136,12 @@ class EpisodicDataModule(pl.LightningDataModule):
         return self._episodes[stage]
 
     def prepare_data(self) -> None:
-        """Fetch missing files (with ``download``) and decode each split into the on-disk cache: one process per
-        machine does it, the others then read the cache. Idempotent; cheap once done (a memory-mapped cache read)."""
-        for split in dict.fromkeys(self.splits.values()):
-            prepare_split(
-                self.dataset,
-                self.root,
-                split,
-                cache_dir=self.cache_dir,
-                download=self.download,
-                url=self.url,
-                **self.format_options,
-            )
+        """With ``download``: fetch, verify and extract the files the splits need that root lacks (Lightning and
+        ``ddp.prepare_data`` run it once per machine). Idempotent, and nothing is decoded here: each split is decoded
+        (and cached) when first asked for, so a test reads only the test split."""
+        if self.download:
+            for split in dict.fromkeys(self.splits.values()):
+                download_split(self.dataset, self.root, split, self.url, **self.format_options)
 
     def setup(self, stage: str | None = None) -> None:
         wanted = {"fit": ["train", "val"], "validate": ["val"], "test": ["test"], None: ["train", "val", "test"]}

@@ -148,11 +148,7 @@ def load_split(
         if root_path is None:
             raise DatasetError(f"format {dataset!r} needs root=<folder holding the dataset files>")
         if download:
-            if spec.download is None:
-                raise DatasetError(
-                    f"format {dataset!r} has no downloader; put its files in {root_path} and set download=False"
-                )
-            spec.download(root_path, split, url, **options)
+            download_split(dataset, root_path, split, url, **options)
         if not root_path.is_dir():
             hint = ", or pass download=True" if spec.download is not None else ""
             raise DatasetError(
@@ -197,22 +193,14 @@ def _conform(store: ImageStore, image_size: Any, channels: int | None) -> ImageS
     return ImageStore(images, store.labels, store.class_names, store.class_groups, store.name)
 
 
-def prepare_split(
-    dataset: str,
-    root: str | os.PathLike | None,
-    split: str,
-    *,
-    cache_dir: str | os.PathLike | None = None,
-    download: bool = False,
-    url: str | None = None,
-    **options: Any,
+def download_split(
+    dataset: str, root: str | os.PathLike | None, split: str, url: str | None = None, **options: Any
 ) -> None:
-    """Fetch what is missing (with ``download``) and decode the split into the on-disk cache, so that every later
-    `load_split` of it (in any process on this machine) reads the cache. Once done, a memory-mapped cache read."""
+    """Fetch, verify and extract what ``split`` needs and ``root`` lacks (from ``url``, None: the dataset's public
+    source); nothing is decoded. Raises DatasetError for a format without a downloader."""
     spec = get_format(dataset)
-    if spec.cache and root is not None:
-        load_split(dataset, root, split, cache_dir=cache_dir, download=download, url=url, **options)
-    elif download:  # nothing to cache: only the files
-        if spec.download is None:
-            raise DatasetError(f"format {dataset!r} has no downloader; put its files in {root} and set download=False")
-        spec.download(Path(root).expanduser() if root is not None else None, split, url, **plain(options))
+    if spec.download is None:
+        raise DatasetError(f"format {dataset!r} has no downloader; put its files in {root} and set download=False")
+    if root is None:
+        raise DatasetError(f"format {dataset!r} needs root=<folder to download the dataset into>")
+    spec.download(Path(root).expanduser(), split, url, **plain(options))
