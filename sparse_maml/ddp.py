@@ -49,21 +49,38 @@ def share_job(cfg: DictConfig) -> None:
 
 
 @contextmanager
-def distributed_job(cfg: DictConfig) -> Iterator[None]:
-    """Run one training job: shared with the ranks it starts, and leaving no process group or launcher variables
-    behind for the next job of a multirun sweep in this process."""
-    before = {k: os.environ.get(k) for k in _JOB_VARIABLES}
-    share_job(cfg)
+def _restored(keys: tuple[str, ...]) -> Iterator[None]:
+    """Put the environment variables ``keys`` back as they were on exit."""
+    before = {k: os.environ.get(k) for k in keys}
     try:
         yield
     finally:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
         for key, value in before.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextmanager
+def distributed_job(cfg: DictConfig) -> Iterator[None]:
+    """Run one training job: shared with the ranks it starts, and leaving no process group or launcher variables
+    behind for the next job of a multirun sweep in this process."""
+    with _restored(_JOB_VARIABLES):
+        share_job(cfg)
+        try:
+            yield
+        finally:
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.destroy_process_group()
+
+
+@contextmanager
+def evaluation_job() -> Iterator[None]:
+    """Run one evaluation: the mark of the data it prepared is not left behind, so that a later job in the same
+    process prepares (downloads) its own."""
+    with _restored((_PREPARED_ENV,)):
+        yield
 
 
 def prepare_data(datamodule: pl.LightningDataModule) -> None:

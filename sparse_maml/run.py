@@ -76,6 +76,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     ``cfg.data`` (when given) replaces the checkpoint's data config: cross-dataset evaluation.
     """
+    with ddp.evaluation_job():
+        return _evaluate(cfg)
+
+
+def _evaluate(cfg: DictConfig) -> dict[str, Any]:
     ckpt = Path(cfg.ckpt_path)
     if not ckpt.exists():
         raise CheckpointNotFoundError(f"ckpt_path={ckpt} does not exist")

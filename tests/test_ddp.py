@@ -128,3 +128,22 @@ def test_data_is_prepared_once_per_process_tree(monkeypatch):
         assert data.calls == 1
     ddp.prepare_data(data)
     assert data.calls == 2
+
+
+def test_an_evaluation_leaves_no_mark_of_prepared_data(monkeypatch):
+    """evaluate() runs outside a training job: the data it prepared must not make a later train() in the same
+    process skip its own preparation (its download)."""
+    from sparse_maml import ddp
+
+    class Data:
+        dataset, root, calls = "omniglot", "/data/omniglot", 0
+
+        def prepare_data(self):
+            self.calls += 1
+
+    monkeypatch.delenv("SPARSE_MAML_DATA_PREPARED", raising=False)
+    data = Data()
+    with ddp.evaluation_job():
+        ddp.prepare_data(data)
+    ddp.prepare_data(data)
+    assert data.calls == 2
