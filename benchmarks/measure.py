@@ -22,10 +22,16 @@ class Timing:
 
     seconds: list[float] = field(default_factory=list)
     peak_bytes: int = 0
+    #: CPU time (user + system) of the process in each run: on a shared machine, less affected by other jobs
+    cpu_seconds: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
         return statistics.median(self.seconds) if self.seconds else float("nan")
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu_seconds) if self.cpu_seconds else float("nan")
 
 
 def _sync(device: torch.device) -> None:
@@ -43,10 +49,11 @@ def run_once(fn: Callable[[], object], device: torch.device, timing: Timing) -> 
     else:
         reset_peak_rss()
     _sync(device)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     fn()
     _sync(device)
     seconds = time.perf_counter() - start
+    timing.cpu_seconds.append(time.process_time() - cpu_start)
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else peak_rss_bytes()
     if not timing.seconds:
         timing.peak_bytes = peak

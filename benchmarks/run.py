@@ -18,6 +18,7 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -32,6 +33,8 @@ from .allocator import retain_freed_memory
 from .measure import Timing, interleaved
 
 MIB = 2**20
+#: meta-iteration variants timed on GPU besides float32: (bf16 autocast, CUDA graphs)
+GPU_MODES = {"bf16": (True, False), "CUDA graphs": (False, True), "bf16 + CUDA graphs": (True, True)}
 # The paper's protocol: 400 epochs x 100 meta-batches, validating on 500 episodes every 5 epochs as the presets do.
 PROTOCOL_ITERATIONS, PROTOCOL_VALIDATIONS = 40_000, 80
 
@@ -43,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="timed runs per cell (after one warm-up)")
     p.add_argument("--cell-budget", type=float, default=240.0, help="seconds per cell before repeats stop early")
     p.add_argument("--image-size", type=int, default=84)
+    p.add_argument("--channels", type=int, default=3)
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--ways", type=int, default=5)
     p.add_argument("--shots", type=int, default=5)
@@ -64,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.steps, args.repeats, args.image_size, args.hidden = [1, 3], 1, 28, 8
-        args.queries, args.eval_episodes, args.eval_measured, args.eval_steps = 3, 4, 2, 2
+        args.queries, args.eval_episodes, args.eval_measured, args.eval_steps = 3, 4, 2, 3
     if args.eval_measured is None:
         args.eval_measured = args.eval_episodes if args.device.startswith("cuda") else 4
     args.eval_measured = min(args.eval_measured, args.eval_episodes)
@@ -72,19 +76,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def make_batch(args: argparse.Namespace, tasks: int, device: torch.device, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """xs [T, N*K, 3, S, S], ys [T, N*K], xq [T, N*Q, 3, S, S], yq [T, N*Q]: smooth class prototypes plus smooth
+    """xs [T, N*K, C, S, S], ys [T, N*K], xq [T, N*Q, C, S, S], yq [T, N*Q]: smooth class prototypes plus smooth
     noise, standardised, so that the inner loop behaves as on images (white noise makes it diverge)."""
     gen = torch.Generator().manual_seed(seed)
-    size = (args.image_size, args.image_size)
+    size, c = (args.image_size, args.image_size), args.channels
 
     def smooth(n: int, low: int) -> torch.Tensor:
-        return F.interpolate(torch.randn(n, 3, low, low, generator=gen), size=size, mode="bilinear")
+        return F.interpolate(torch.randn(n, c, low, low, generator=gen), size=size, mode="bilinear")
 
-    protos = smooth(tasks * args.ways, 7).view(tasks, args.ways, 3, *size)
+    protos = smooth(tasks * args.ways, 7).view(tasks, args.ways, c, *size)
 
     def draw(per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
         y = torch.arange(args.ways).repeat_interleave(per_class)
-        x = protos[:, y] + 0.7 * smooth(tasks * len(y), max(2, args.image_size // 4)).view(tasks, len(y), 3, *size)
+        x = protos[:, y] + 0.7 * smooth(tasks * len(y), max(2, args.image_size // 4)).view(tasks, len(y), c, *size)
         return (x - x.mean()) / x.std(), y.repeat(tasks, 1)
 
     xs, ys = draw(args.shots)
@@ -94,7 +98,7 @@ def make_batch(args: argparse.Namespace, tasks: int, device: torch.device, seed:
 
 def build(name: str, args: argparse.Namespace, steps: int, device: torch.device) -> InnerLoopLearner:
     torch.manual_seed(0)
-    backbone = build_backbone("conv4", 3, args.image_size, args.ways, args.hidden)
+    backbone = build_backbone("conv4", args.channels, args.image_size, args.ways, args.hidden)
     baseline.check_backbone(backbone)
     return build_algorithm(name, backbone, inner_lr=0.1, inner_steps=steps).to(device)
 
@@ -126,17 +130,27 @@ def bench_meta(name: str, steps: int, args: argparse.Namespace, device: torch.de
         algo.zero_grad(set_to_none=True)
         baseline.meta_backward(algo, *batch)
 
-    def proj() -> None:
-        algo.zero_grad(set_to_none=True)
-        algo.meta_backward(*batch)
+    def proj(bf16: bool = False, graphs: bool = False) -> Callable[[], None]:
+        def step() -> None:
+            algo.cuda_graphs = graphs
+            algo.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                algo.meta_backward(*batch)
 
-    algo.inner_steps = 1  # warm-up: same shapes, so one inner step warms every kernel and allocation
-    for warm_up in (base, proj):
+        return step
+
+    # The project runs first: its first run, whose peak memory is kept, follows only the warm-ups.
+    fns = {"project": proj(), "baseline": base}
+    if device.type == "cuda":  # the GPU modes (a CUDA graph per mode is captured in the warm-up)
+        fns.update({mode: proj(*flags) for mode, flags in GPU_MODES.items()})
+    # Warm-up: on CPU one inner step warms every kernel and allocation (same shapes); on GPU the full loop, so
+    # that the CUDA graphs are captured for K steps before the timing.
+    algo.inner_steps = steps if device.type == "cuda" else 1
+    for warm_up in fns.values():
         warm_up()
     algo.inner_steps = steps
-    # The project runs first: its first run, whose peak memory is kept, follows only the warm-ups.
-    t = interleaved({"project": proj, "baseline": base}, device, args.repeats, args.cell_budget)
-    return {"algo": name, "steps": steps, "baseline": t["baseline"], "project": t["project"]}
+    t = interleaved(fns, device, args.repeats, args.cell_budget)
+    return {"algo": name, "steps": steps, **t}
 
 
 def bench_eval(args: argparse.Namespace, device: torch.device) -> dict:
@@ -144,8 +158,8 @@ def bench_eval(args: argparse.Namespace, device: torch.device) -> dict:
     xs, ys, xq, yq = make_batch(args, args.eval_measured, device, seed=1)
     fns = {
         "baseline loop": lambda: baseline.evaluate(algo, xs, ys, xq, yq),
-        "project loop": lambda: algo.evaluate(xs, ys, xq, yq, batched=False),
-        "project batched": lambda: algo.evaluate(xs, ys, xq, yq, batched=True),
+        "project loop": lambda: algo.evaluate(xs, ys, xq, yq, batched=False).accuracy,
+        "project batched": lambda: algo.evaluate(xs, ys, xq, yq, batched=True).accuracy,
     }
     algo.inner_steps = 1
     for fn in fns.values():  # warm-up
@@ -176,6 +190,19 @@ def meta_table(rows: list[dict], tasks: int) -> str:
             f"| {tasks / b.median:.3f} | {tasks / p.median:.3f} | {_mib(b)} | {_mib(p)} "
             f"| {len(b.seconds)}/{len(p.seconds)} |"
         )
+    return "\n".join(lines)
+
+
+def gpu_modes_table(rows: list[dict], tasks: int) -> str:
+    """Seconds per meta-iteration and peak ``torch.cuda.max_memory_allocated`` of the project in each GPU mode."""
+    modes = ["project", *GPU_MODES]
+    lines = [
+        "| algorithm | K | " + " | ".join(f"{m} s/it (peak MiB)" for m in modes) + " |",
+        "|---|---|" + "---|" * len(modes),
+    ]
+    for r in rows:
+        cells = [f"{r[m].median:.4f} ({_mib(r[m])})" for m in modes]
+        lines.append(f"| {r['algo']} | {r['steps']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -244,7 +271,7 @@ def _decode(result: dict) -> dict:
     out = {}
     for k, v in result.items():
         if isinstance(v, dict):
-            v = Timing(**v) if set(v) == {"seconds", "peak_bytes"} else _decode(v)
+            v = Timing(**v) if set(v) == {"seconds", "peak_bytes", "cpu_seconds"} else _decode(v)
         out[k] = v
     return out
 
@@ -288,11 +315,15 @@ def main(argv: list[str] | None = None) -> str:
     parts += [eval_table(ev, args), "", f"Accuracies of the three evaluations agree within {ev['agree']:.3f}."]
     if k25:
         best_eval = min(t.median for t in ev["timings"].values()) * args.eval_episodes / args.eval_measured
-        hours = (PROTOCOL_ITERATIONS * k25[0]["project"].median + PROTOCOL_VALIDATIONS * best_eval) / 3600
-        parts.append(
-            f"Projected paper protocol (40,000 meta-iterations at K={args.eval_steps}, 80 validations of "
-            f"{args.eval_episodes} episodes) on this device: {hours:,.1f} h."
-        )
+        for mode in ["project", *(m for m in GPU_MODES if m in k25[0])]:
+            hours = (PROTOCOL_ITERATIONS * k25[0][mode].median + PROTOCOL_VALIDATIONS * best_eval) / 3600
+            parts.append(
+                f"Projected paper protocol ({PROTOCOL_ITERATIONS:,} meta-iterations at K={args.eval_steps}, "
+                f"{PROTOCOL_VALIDATIONS} validations of {args.eval_episodes} episodes) on this device, {mode}: "
+                f"{hours:,.1f} h."
+            )
+    if device.type == "cuda":
+        parts += ["", gpu_modes_table(rows, args.meta_batch)]
     text = "\n".join(parts) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ def variants(args: argparse.Namespace) -> dict[str, Callable[[], object]]:
     x, y = xs[0], ys[0]
     x_cl = x.contiguous(memory_format=torch.channels_last)
     torch.manual_seed(0)
-    net = build_backbone("conv4", 3, args.image_size, args.ways, args.hidden)
+    net = build_backbone("conv4", args.channels, args.image_size, args.ways, args.hidden)
     fn = Conv4Functional(net)
     params = {n: p.detach().clone().requires_grad_() for n, p in net.named_parameters()}
     leaves = list(params.values())

@@ -15,6 +15,7 @@ from torch import Tensor
 from torchmetrics import CatMetric, MeanMetric
 
 from .algorithms import build_algorithm
+from .algorithms.evaluation import Evaluation
 from .data import augment
 from .models import build_backbone
 
@@ -62,6 +63,8 @@ class MetaLearner(pl.LightningModule):
         grad_clamp: float | None = None,
         mean: tuple[float, ...] | None = None,
         std: tuple[float, ...] | None = None,
+        batch_tasks: bool | None = None,
+        cuda_graphs: bool = False,
         config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -86,6 +89,10 @@ class MetaLearner(pl.LightningModule):
             m_init=m_init,
             adapt_bn=adapt_bn,
         )
+        # Engine settings: the tasks of a batch run together (None: where it pays), inner loops replayed from CUDA
+        # graphs (GPU only). Under trainer.precision=bf16-mixed Lightning autocasts the steps: the inner loop runs in
+        # bf16, theta, m, their meta-gradients and the optimiser states stay float32.
+        self.algo.batch_tasks, self.algo.cuda_graphs = batch_tasks, bool(cuda_graphs)
         self.inner_steps_test = inner_steps_test or inner_steps
         self.automatic_optimization = False
         # The datamodule's normalisation (its ``normalization``), kept with the weights so that a checkpoint alone
@@ -195,20 +202,17 @@ class MetaLearner(pl.LightningModule):
             self._rng_to_restore = None
 
     # ---- evaluation ---------------------------------------------------------------------------------------
-    def episode_accuracies(self, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor) -> Tensor:
-        """Query accuracy of each episode after adaptation with ``inner_steps_test`` steps: [T]."""
-        with torch.enable_grad():
-            accs = []
-            for t in range(xs.shape[0]):
-                logits = self.algo(xs[t], ys[t], xq[t], steps=self.inner_steps_test)
-                accs.append((logits.argmax(-1) == yq[t]).float().mean())
-        return torch.stack(accs)
+    def evaluate_episodes(self, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor) -> Evaluation:
+        """Adapt to each episode of a batch with ``inner_steps_test`` steps: ``(accuracy [T], change_sq)``, the query
+        accuracies and the squared change ||phi_K - theta||^2 of every backbone parameter [T] (``algo.evaluate``:
+        the episodes run together wherever that is faster, in chunks that fit memory)."""
+        return self.algo.evaluate(xs, ys, xq, yq, steps=self.inner_steps_test)
 
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
-        self.val_accs.update(self.episode_accuracies(*batch))
+        self.val_accs.update(self.evaluate_episodes(*batch).accuracy)
 
     def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
-        self.test_accs.update(self.episode_accuracies(*batch))
+        self.test_accs.update(self.evaluate_episodes(*batch).accuracy)
 
     def on_validation_epoch_end(self) -> None:
         self._log_accuracy("val", self.val_accs)

@@ -32,8 +32,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from ..models.functional import Conv4Functional
-from .batched import batched_evaluate, batched_first_order
+from ..models.functional import Conv4Functional, channels_last
+from .batched import batched_evaluate, batched_first_order, pays
+from .evaluation import Evaluation, evaluate_per_task
 from .masks import below_zero, grouped_sparsity, network_sparsity, tensor_sparsity
 from .update import Params, Step, inner_loop
 
@@ -105,8 +106,10 @@ class InnerLoopLearner(nn.Module):
         #: against reference computations, where the op-by-op module keeps rounding noise the same too.
         self.fast_forward: bool | None = None
         #: adapt the tasks of a meta-batch together (grouped convolutions) in first-order ``meta_loss`` and in
-        #: ``evaluate``; None: on GPU only (on CPU one task at a time is as fast and needs less memory).
+        #: ``evaluate``; None: wherever it pays by the size of the tasks (``batched.pays``).
         self.batch_tasks: bool | None = None
+        #: replay the inner loop of tasks run together from a CUDA graph captured once per shape (GPU only)
+        self.cuda_graphs = False
         self._functional = Conv4Functional(backbone) if Conv4Functional.supports(backbone) else None
         self.modulation = nn.ParameterDict()
         self._meta_names: list[str] = []
@@ -201,19 +204,19 @@ class InnerLoopLearner(nn.Module):
         steps: int | None = None,
         batched: bool | None = None,
         chunk: int | None = None,
-    ) -> Tensor:
-        """Query accuracy [T] of each task of xs [T, N*K, C, H, W], ys [T, N*K], xq [T, N*Q, C, H, W], yq [T, N*Q]
-        after adapting to its support set with ``steps`` inner steps (default ``inner_steps``).
+    ) -> Evaluation:
+        """Adapt to each task of xs [T, N*K, C, H, W], ys [T, N*K] with ``steps`` inner steps (default
+        ``inner_steps``) and test on xq [T, N*Q, C, H, W], yq [T, N*Q]: ``(accuracy [T], change_sq)``, with
+        change_sq {backbone parameter name: [T] ||phi_K - theta||^2}, zeros where a parameter does not adapt.
 
-        ``batched`` adapts ``chunk`` tasks at once with grouped convolutions (Conv4 only); None: as
-        ``batch_tasks`` says (on GPU only by default). Both give the accuracies of ``adapt`` and ``predict``
-        task by task. ``chunk`` defaults to as many tasks as keep one first-layer activation under 2^28 values.
+        ``batched`` adapts ``chunk`` tasks at once with grouped convolutions (Conv4 and element-wise steps only);
+        None: as ``batch_tasks`` says. Both give what ``adapt`` and ``predict`` give task by task. ``chunk``
+        defaults to as many tasks as fit the memory budget of ``batched.py``.
         """
         steps = self.inner_steps if steps is None else steps
         if self._batched(xs, batched):
             return batched_evaluate(self, xs, ys, xq, yq, steps, chunk)
-        accs = [_accuracy(self.predict(self.adapt(xs[t], ys[t], steps), xq[t]), yq[t]) for t in range(len(xs))]
-        return torch.stack(accs)
+        return evaluate_per_task(self, xs, ys, xq, yq, steps)
 
     def meta_loss(self, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(surrogate, query loss, query accuracy) over a meta-batch; ``surrogate.backward()`` writes the
@@ -258,10 +261,12 @@ class InnerLoopLearner(nn.Module):
         return self._functional if use else None
 
     def _batched(self, xs: Tensor, batched: bool | None) -> bool:
-        """Whether to run the tasks together: ``batched``, else ``batch_tasks``, else on GPU when possible."""
+        """Whether to run the tasks together: ``batched``, else ``batch_tasks``, else where it pays and is possible."""
         auto = batched is None and self.batch_tasks is None
         if batched is None:
-            batched = self.batch_tasks if self.batch_tasks is not None else xs.is_cuda
+            batched = self.batch_tasks
+        if batched is None:
+            batched = self._fast() is not None and self.elementwise and pays(self, xs)
         if batched and (self._fast() is None or not self.elementwise):
             if auto:
                 return False
@@ -326,7 +331,7 @@ class InnerLoopLearner(nn.Module):
             return self._forward({**frozen, **phi}, x, fused)
 
         if fn is not None:
-            return (lambda x: x.contiguous(memory_format=torch.channels_last)), model_full
+            return channels_last, model_full
         return (lambda x: x), model_full
 
     def _adapt_first_order(

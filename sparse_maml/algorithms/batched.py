@@ -1,8 +1,14 @@
-"""The tasks of a meta-batch adapted together: one grouped-convolution forward for T tasks (Conv4 only).
+"""The tasks of a meta-batch adapted together: one grouped-convolution forward for T tasks (Conv4 and element-wise
+inner steps only).
 
 Each task keeps its own phi and its own BatchNorm statistics; the loss is the sum of the per-task mean losses, so
-its gradient holds each task's own. Equal to the per-task engine in ``base.py`` up to rounding (tests), and used by
-it where running the tasks together pays (first-order ``meta_loss`` and ``evaluate``).
+its gradient holds each task's own. Equal to the per-task engine in ``base.py`` up to rounding (tests).
+
+Tasks run in chunks whose widest activation (the first block's convolution output) stays under a budget. On GPU it
+is memory (1 GiB): batching is what keeps a GPU busy. On CPU it is 4 MiB: running tasks together divides the
+per-operation overhead, which dominates small tasks, by the chunk size, but oneDNN's grouped convolutions on large
+tensors are slower than one task's own (measured per size in benchmarks/RESULTS.md; Omniglot 1-shot support sets
+run together, their 75-image query sets and 84x84 tasks one at a time). ``pays``: whether a chunk holds two tasks.
 """
 
 from __future__ import annotations
@@ -13,20 +19,54 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .evaluation import Evaluation, change_sq
+from .graphs import graphed_adapt
 from .update import Params, inner_loop
 
 if TYPE_CHECKING:
     from .base import InnerLoopLearner
+
+CPU_CHUNK_BYTES = 4 * 2**20
+GPU_CHUNK_BYTES = 2**30
+
+
+def tasks_per_chunk(learner: InnerLoopLearner, x: Tensor) -> int:
+    """How many tasks of x [T, B, C, H, W] fit in one chunk: their first-block activations [B, hidden, H, W] (float32)
+    under the device's budget; at least 1."""
+    per_task = x.shape[1] * learner._functional.hidden * x.shape[-2] * x.shape[-1] * 4
+    return max(1, (GPU_CHUNK_BYTES if x.is_cuda else CPU_CHUNK_BYTES) // per_task)
+
+
+def pays(learner: InnerLoopLearner, xs: Tensor) -> bool:
+    """Whether running the tasks of support sets xs [T, N*K, C, H, W] together is the faster choice: wherever at
+    least two tasks share a chunk."""
+    return len(xs) > 1 and tasks_per_chunk(learner, xs) > 1
 
 
 def adapt_tasks(
     learner: InnerLoopLearner, theta: Params, xs: Tensor, ys: Tensor, steps: int, keep_sum: bool
 ) -> tuple[Params, list[Tensor] | None]:
     """First-order inner loop on T tasks at once from theta: phi_K [T, ...] per adapted parameter and, with
-    ``keep_sum``, sum_k g_k [T, ...] in the order of ``learner.adapted``."""
+    ``keep_sum``, sum_k g_k [T, ...] in the order of ``learner.adapted``. Replayed from a CUDA graph where
+    ``learner.cuda_graphs`` asks for it on GPU (``graphs.py``)."""
+    scales = learner._scales(detach=True)
+
+    def eager(theta: Params, scales: dict, xs: Tensor, ys: Tensor) -> tuple[Params, list[Tensor] | None]:
+        return _adapt_tasks(learner, theta, scales, xs, ys, steps, keep_sum)
+
+    if learner.cuda_graphs and xs.is_cuda:
+        return graphed_adapt(learner, eager, theta, scales, xs, ys, key=("adapt_tasks", steps, keep_sum))
+    return eager(theta, scales, xs, ys)
+
+
+def _adapt_tasks(
+    learner: InnerLoopLearner, theta: Params, scales: dict, xs: Tensor, ys: Tensor, steps: int, keep_sum: bool
+) -> tuple[Params, list[Tensor] | None]:
     fn, tasks = learner._functional, len(xs)
     frozen = expand({n: p for n, p in theta.items() if n not in learner.adapted}, tasks)
-    phi = {n: p.clone().requires_grad_() for n, p in expand({n: theta[n] for n in learner.adapted}, tasks).items()}
+    phi = {n: per_task(theta[n], tasks).requires_grad_() for n in learner.adapted}
+    # s(m) laid out as phi, so that s(m) * g is one plain element-wise product rather than a broadcast.
+    scales = {n: s if s is None else per_task(s, tasks) for n, s in scales.items()}
     if learner.head_only:
         zs = fn.body_tasks(frozen, xs, fused=True)
 
@@ -40,59 +80,81 @@ def adapt_tasks(
     def loss_of(p: Params) -> Tensor:
         return F.cross_entropy(logits_of(p).flatten(0, 1), ys.flatten(), reduction="none").view(tasks, -1).mean(1).sum()
 
-    scales = learner._scales(detach=True)
     return inner_loop(phi, scales, loss_of, steps, learner.step_lr, create_graph=False, keep_sum=keep_sum)
 
 
 def batched_first_order(
     learner: InnerLoopLearner, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor
 ) -> tuple[Params, Params, Tensor, Tensor]:
-    """The per-task first-order engine for all T tasks at once: (sum over tasks of the query gradients, sum over
+    """The per-task first-order engine for all T tasks, in chunks: (sum over tasks of the query gradients, sum over
     tasks of -alpha * g_query * sum_k g_k for modulated algorithms, losses [T], accuracies [T])."""
-    tasks = len(xs)
     theta = {n: p.detach() for n, p in learner.backbone.named_parameters()}
-    phi, grad_sum = adapt_tasks(learner, theta, xs, ys, learner.inner_steps, keep_sum=True)
-    # Parameters that did not adapt are one leaf shared by all tasks: their gradient is the sum over tasks.
-    shared = {
-        n: theta[n].clone().requires_grad_()
-        for n, p in learner.backbone.named_parameters()
-        if p.requires_grad and n not in phi
-    }
-    params = {**expand(theta, tasks), **expand(shared, tasks), **phi}
-    logits = learner._functional.forward_tasks(params, xq, fused=True)
-    losses = F.cross_entropy(logits.flatten(0, 1), yq.flatten(), reduction="none").view(tasks, -1).mean(1)
-    leaves = {**phi, **shared}
-    grads = dict(zip(leaves, torch.autograd.grad(losses.sum(), list(leaves.values()))))
-    g_query = {n: (g.sum(0) if n in phi else g) for n, g in grads.items()}
-    g_m = {}
-    if learner.modulated:
-        g_m = {n: -learner.step_lr * (grads[n] * s).sum(0) for n, s in zip(learner.adapted, grad_sum)}
-    accs = (logits.argmax(-1) == yq).float().mean(1)
-    return g_query, g_m, losses.detach(), accs
+    trainable = [n for n, p in learner.backbone.named_parameters() if p.requires_grad]
+    g_query: Params = {}
+    g_m: Params = {}
+    losses, accs = [], []
+    for a in chunks(len(xs), tasks_per_chunk(learner, xs)):
+        phi, grad_sum = adapt_tasks(learner, theta, xs[a], ys[a], learner.inner_steps, keep_sum=True)
+        sums = dict(zip(learner.adapted, grad_sum))
+        # The query pass, whose sets are larger, in chunks of its own.
+        for q in chunks(a.stop - a.start, tasks_per_chunk(learner, xq)):
+            tasks = q.stop - q.start
+            # Parameters that did not adapt are one leaf shared by the tasks: their gradient is the sum over tasks.
+            leaves = {n: (phi[n][q] if n in phi else theta[n]).detach().requires_grad_() for n in trainable}
+            params = {**expand(theta, tasks), **expand({n: leaves[n] for n in leaves if n not in phi}, tasks)}
+            params.update({n: leaves[n] for n in phi})
+            logits = learner._functional.forward_tasks(params, xq[a][q], fused=True)
+            y = yq[a][q]
+            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(tasks, -1).mean(1)
+            grads = dict(zip(leaves, torch.autograd.grad(loss.sum(), list(leaves.values()))))
+            _accumulate(g_query, {n: (g.sum(0) if n in phi else g) for n, g in grads.items()})
+            if learner.modulated:
+                _accumulate(g_m, {n: -learner.step_lr * (grads[n] * sums[n][q]).sum(0) for n in learner.adapted})
+            losses.append(loss.detach())
+            accs.append((logits.argmax(-1) == y).float().mean(1))
+    return g_query, g_m, torch.cat(losses), torch.cat(accs)
 
 
 def batched_evaluate(
     learner: InnerLoopLearner, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor, steps: int, chunk: int | None
-) -> Tensor:
-    """Query accuracy [T] of each task after ``steps`` inner steps, ``chunk`` tasks at a time (default: as many as
-    keep one first-layer activation under 2^28 values)."""
+) -> Evaluation:
+    """``Evaluation`` of T tasks after ``steps`` inner steps, ``chunk`` tasks at a time (default: as many as fit
+    the budget)."""
     fn = learner._functional
-    if chunk is None:
-        per_task = max(xs.shape[1], xq.shape[1]) * fn.hidden * xs.shape[-1] * xs.shape[-2]
-        chunk = max(1, 2**28 // per_task)
     theta = {n: p.detach() for n, p in learner.backbone.named_parameters()}
-    accs = []
-    for lo in range(0, len(xs), chunk):
-        sl = slice(lo, lo + chunk)
-        tasks = len(xs[sl])
+    accs, changes = [], []
+    for a in chunks(len(xs), chunk or tasks_per_chunk(learner, xs)):
         with torch.enable_grad():
-            phi, _ = adapt_tasks(learner, theta, xs[sl], ys[sl], steps, keep_sum=False)
-        params = {**expand(theta, tasks), **{n: p.detach() for n, p in phi.items()}}
-        logits = fn.forward_tasks(params, xq[sl], fused=True)
-        accs.append((logits.argmax(-1) == yq[sl]).float().mean(1))
-    return torch.cat(accs)
+            phi, _ = adapt_tasks(learner, theta, xs[a], ys[a], steps, keep_sum=False)
+        changes.append(change_sq(theta, phi, tasks=a.stop - a.start))
+        for q in chunks(a.stop - a.start, tasks_per_chunk(learner, xq)):
+            params = {**expand(theta, q.stop - q.start), **{n: p[q].detach() for n, p in phi.items()}}
+            logits = fn.forward_tasks(params, xq[a][q], fused=True)
+            accs.append((logits.argmax(-1) == yq[a][q]).float().mean(1))
+    return Evaluation(torch.cat(accs), {n: torch.cat([c[n] for c in changes]) for n in theta})
+
+
+def chunks(total: int, size: int) -> list[slice]:
+    """Consecutive slices of at most ``size`` covering range(total)."""
+    return [slice(lo, min(lo + size, total)) for lo in range(0, total, size)]
 
 
 def expand(params: Params, tasks: int) -> Params:
     """Each tensor repeated along a new leading task dim (a view)."""
     return {n: p.unsqueeze(0).expand(tasks, *p.shape) for n, p in params.items()}
+
+
+def per_task(p: Tensor, tasks: int) -> Tensor:
+    """A copy of p for each of ``tasks`` tasks, [T, *p.shape]. Convolution weights [T, C_out, C_in, kh, kw] are
+    laid out so that folding T into C_out gives channels-last weights, the layout oneDNN would otherwise copy them
+    into on every call."""
+    if p.dim() != 4:
+        return p.unsqueeze(0).repeat(tasks, *([1] * p.dim()))
+    c_out, c_in, kh, kw = p.shape
+    out = p.new_empty(tasks, c_out, kh, kw, c_in).permute(0, 1, 4, 2, 3)
+    return out.copy_(p.unsqueeze(0).expand_as(out))
+
+
+def _accumulate(total: Params, new: Params) -> None:
+    for n, g in new.items():
+        total[n] = total[n] + g if n in total else g

@@ -1,9 +1,10 @@
-"""Lightning callbacks: the resume checkpoint, sparsity logging, the end-of-training figure and when validation
-starts."""
+"""Lightning callbacks: the resume checkpoint, sparsity logging, the end-of-training figure, when validation
+starts and CPU threads."""
 
 from .curves import TrainingCurves
 from .last_checkpoint import LastCheckpoint
 from .sparsity import SparsityLogger, sparsity_metrics
+from .threads import CPUThreads
 from .validation_start import ValidationStart
 
-__all__ = ["LastCheckpoint", "SparsityLogger", "TrainingCurves", "ValidationStart", "sparsity_metrics"]
+__all__ = ["CPUThreads", "LastCheckpoint", "SparsityLogger", "TrainingCurves", "ValidationStart", "sparsity_metrics"]

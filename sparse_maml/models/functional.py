@@ -20,6 +20,19 @@ from .fused_block import fused_block
 Params = dict[str, Tensor]
 
 
+def channels_last(x: Tensor) -> Tensor:
+    """x [B, C, H, W] in channels-last memory, strides included when C == 1.
+
+    With one channel both layouts have the same memory, and ``contiguous(memory_format=channels_last)`` keeps the
+    NCHW strides, from which oneDNN picks its NCHW kernels for the whole first block: at 28x28 its convolution,
+    statistics and max-pool then run 5-15x slower (Omniglot's grey-scale images).
+    """
+    x = x.contiguous(memory_format=torch.channels_last)
+    if x.shape[1] == 1 and x.stride(1) != 1:
+        x = x.as_strided(x.shape, (x.stride(0), 1, x.stride(2), x.stride(3)))
+    return x
+
+
 class Conv4Functional:
     """Parameter names and batch-norm eps of a Conv4, and its forward pass on given parameters.
 
@@ -78,7 +91,7 @@ class Conv4Functional:
     def body(self, params: Params, x: Tensor, fused: bool | None = None) -> Tensor:
         """Flat features [B, feature_dim] of images x [B, C, H, W]."""
         fused = self._fused(params, x, fused)
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = channels_last(x)
         for w, b, gamma, beta, eps in self.blocks:
             x = fused_block(x, params[w], params[b], params[gamma], params[beta], eps, fused)
         return x.flatten(1)  # (channel, row, column) order, as nn.Flatten on NCHW
@@ -98,7 +111,7 @@ class Conv4Functional:
         fused = self._fused(params, x, fused)
         tasks, batch = x.shape[:2]
         # [T, B, C, H, W] -> [B, T*C, H, W]: task t owns channels t*C .. (t+1)*C - 1 at every layer.
-        x = x.transpose(0, 1).reshape(batch, -1, *x.shape[-2:]).contiguous(memory_format=torch.channels_last)
+        x = channels_last(x.transpose(0, 1).reshape(batch, -1, *x.shape[-2:]))
         for w, b, gamma, beta, eps in self.blocks:
             p = [params[k].flatten(0, 1) for k in (w, b, gamma, beta)]
             x = fused_block(x, *p, eps, fused, groups=tasks)

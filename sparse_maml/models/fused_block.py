@@ -1,11 +1,13 @@
 """A whole Conv4 block, conv3x3 -> batch norm (batch statistics) -> ReLU -> 2x2 max-pool, as one autograd op for
 the first-order inner loop.
 
-On top of ``fused.py`` it owns the convolution, which buys two things. The gradient of the convolution's output
+On top of ``fused.py`` it owns the convolution, which buys three things. The gradient of the convolution's output
 never leaves the op, so it is written into a buffer kept from call to call instead of a fresh full-size tensor:
 glibc maps blocks above 32 MiB anew on every allocation, and page-faulting them in costs as much as the arithmetic
-on them. And the convolution's bias, which batch norm cancels exactly (it shifts the mean by itself and leaves the
-variance alone), is neither added nor given the rounding noise of a gradient: its gradient is exactly zero.
+on them. The convolution's bias, which batch norm cancels exactly (it shifts the mean by itself and leaves the
+variance alone), is neither added nor given the rounding noise of a gradient: its gradient is exactly zero. And
+under autocast (bf16 mixed precision) the block runs in the autocast dtype, with its statistics and the gradients
+of its float32 parameters in float32.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from torch.autograd.function import once_differentiable
 from .fused import batch_norm_relu_pool, bn_relu_pool_backward, bn_relu_pool_forward
 
 _BUFFERS = threading.local()  # per thread: concurrent backward passes never share a buffer
-_MAX_BUFFERS = 4
+_MAX_BUFFERS = 8  # one per block for the support set and one for the query set
 
 
 def _buffer_like(x: Tensor) -> Tensor | None:
@@ -45,23 +47,38 @@ class FusedConvBlock(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, inp, weight, conv_bias, gamma, beta, eps: float, groups: int) -> Tensor:
+        dtype = compute_dtype(inp)
+        ctx.dtypes = (inp.dtype, weight.dtype)
+        if inp.dtype != dtype or weight.dtype != dtype:
+            inp, weight = inp.to(dtype), weight.to(dtype)
         x = F.conv2d(inp, weight, None, padding=1, groups=groups)  # + conv_bias: cancelled by batch norm
         y, saved = bn_relu_pool_forward(x, gamma, beta, eps)
         ctx.save_for_backward(inp, weight, *saved)
-        ctx.groups, ctx.bias_shape = groups, conv_bias.shape
+        ctx.groups, ctx.bias_shape, ctx.eps = groups, conv_bias.shape, eps
         return y
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dy: Tensor):
         inp, weight, *saved = ctx.saved_tensors
-        dx, d_gamma, d_beta = bn_relu_pool_backward(dy, tuple(saved), out=_buffer_like(saved[0]))
+        dx, d_gamma, d_beta = bn_relu_pool_backward(dy, tuple(saved), ctx.eps, out=_buffer_like(saved[0]))
         mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], False]
         d_inp, d_weight, _ = torch.ops.aten.convolution_backward(
             dx, inp, weight, None, [1, 1], [1, 1], [1, 1], False, [0, 0], ctx.groups, mask
         )
-        d_bias = dy.new_zeros(ctx.bias_shape) if ctx.needs_input_grad[2] else None
+        if weight.dtype != ctx.dtypes[1]:  # autocast: gradients in the dtypes of the inputs
+            d_inp = d_inp.to(ctx.dtypes[0]) if d_inp is not None else None
+            d_weight = d_weight.to(ctx.dtypes[1]) if d_weight is not None else None
+        d_bias = dy.new_zeros(ctx.bias_shape, dtype=ctx.dtypes[1]) if ctx.needs_input_grad[2] else None
         return d_inp, d_weight, d_bias, d_gamma, d_beta, None, None
+
+
+def compute_dtype(x: Tensor) -> torch.dtype:
+    """The dtype convolutions on x run in: autocast's where it is on for x's device, else x's own."""
+    device = x.device.type
+    if torch.is_autocast_enabled(device) and x.dtype != torch.float64:  # autocast leaves float64 alone
+        return torch.get_autocast_dtype(device)
+    return x.dtype
 
 
 def fused_block(

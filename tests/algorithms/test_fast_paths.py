@@ -88,12 +88,42 @@ def test_evaluate_equals_adapt_predict_per_task(name, batched, chunk):
     algo = prepared(name, steps=3, hidden=8)
     xs, ys, xq, yq = make_tasks(tasks=5, queries=4)
     algo.fast_forward = False
-    want = torch.stack([(algo(xs[t], ys[t], xq[t]).argmax(-1) == yq[t]).float().mean() for t in range(5)])
+    theta = {n: p.detach() for n, p in algo.backbone.named_parameters()}
+    want_acc, want_change = [], {n: [] for n in theta}
+    for t in range(5):
+        phi = algo.adapt(xs[t], ys[t])
+        want_acc.append((algo.predict(phi, xq[t]).argmax(-1) == yq[t]).float().mean())
+        for n in theta:
+            want_change[n].append((phi[n] - theta[n]).square().sum())
     algo.fast_forward = True
     got = algo.evaluate(xs, ys, xq, yq, batched=batched, chunk=chunk)
-    assert got.shape == (5,)
-    torch.testing.assert_close(got, want)
-    assert algo.evaluate(xs, ys, xq, yq, steps=1).shape == (5,)
+    assert got.accuracy.shape == (5,)
+    torch.testing.assert_close(got.accuracy, torch.stack(want_acc))
+    assert set(got.change_sq) == set(theta)
+    for n in theta:
+        want = torch.stack(want_change[n])
+        torch.testing.assert_close(got.change_sq[n], want, rtol=1e-9, atol=1e-20)
+        if n not in algo.adapted:
+            assert not got.change_sq[n].any(), n
+        elif not n.endswith("conv.bias"):  # before batch norm: a zero gradient, up to rounding
+            assert (want > 0).all(), n
+    first = algo.adapted[0]
+    want_rel = torch.stack(want_change[first]).sqrt() / theta[first].norm()
+    torch.testing.assert_close(got.relative_change(theta)[first], want_rel)
+    assert algo.evaluate(xs, ys, xq, yq, steps=1).accuracy.shape == (5,)
+
+
+def test_batched_evaluation_in_chunks_equals_one_chunk():
+    """The query pass runs in chunks of its own (memory budget): the same results as all tasks at once."""
+    algo = prepared("sparse_maml", steps=2, hidden=8)
+    algo.fast_forward = True
+    xs, ys, xq, yq = make_tasks(tasks=4, queries=4)
+    want = algo.evaluate(xs, ys, xq, yq, batched=True, chunk=4)
+    for chunk in (1, 3):
+        got = algo.evaluate(xs, ys, xq, yq, batched=True, chunk=chunk)
+        torch.testing.assert_close(got.accuracy, want.accuracy)
+        for n in want.change_sq:
+            torch.testing.assert_close(got.change_sq[n], want.change_sq[n], rtol=1e-9, atol=1e-20)
 
 
 def test_batched_needs_the_lean_conv4():
@@ -102,6 +132,6 @@ def test_batched_needs_the_lean_conv4():
 
     algo = build_algorithm("fomaml", MyConv4(in_channels=1, image_size=16, n_way=3, hidden=4), inner_steps=1)
     xs, ys, xq, yq = (t.float() if t.is_floating_point() else t for t in make_tasks(tasks=2))
-    assert algo.evaluate(xs, ys, xq, yq).shape == (2,)  # automatic choice: one task at a time
+    assert algo.evaluate(xs, ys, xq, yq).accuracy.shape == (2,)  # automatic choice: one task at a time
     with pytest.raises(ValueError, match="Conv4 backbone"):
         algo.evaluate(xs, ys, xq, yq, batched=True)
