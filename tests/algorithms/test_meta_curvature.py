@@ -113,6 +113,6 @@ def test_tasks_run_one_at_a_time():
     algo = make_algo("meta_curvature", steps=1)
     xs, ys, xq, yq = make_tasks(tasks=2)
     algo.fast_forward = True
-    assert algo.evaluate(xs, ys, xq, yq).shape == (2,)  # the automatic choice falls back to one task at a time
+    assert algo.evaluate(xs, ys, xq, yq).accuracy.shape == (2,)  # the automatic choice: one task at a time
     with pytest.raises(ValueError, match="element-wise"):
         algo.evaluate(xs, ys, xq, yq, batched=True)
