@@ -4,11 +4,13 @@ inner steps only).
 Each task keeps its own phi and its own BatchNorm statistics; the loss is the sum of the per-task mean losses, so
 its gradient holds each task's own. Equal to the per-task engine in ``base.py`` up to rounding (tests).
 
-Tasks run in chunks whose widest activation (the first block's convolution output) stays under a budget. On GPU it
-is memory (1 GiB): batching is what keeps a GPU busy. On CPU it is 4 MiB: running tasks together divides the
-per-operation overhead, which dominates small tasks, by the chunk size, but oneDNN's grouped convolutions on large
-tensors are slower than one task's own (measured per size in benchmarks/RESULTS.md; Omniglot 1-shot support sets
-run together, their 75-image query sets and 84x84 tasks one at a time). ``pays``: whether a chunk holds two tasks.
+Tasks run together in chunks, sized by their widest activation (the first block's convolution output). On GPU
+batching is what keeps the device busy: chunks hold 1 GiB of it. On CPU running tasks together divides the
+per-operation overhead, which dominates small tasks, by the chunk size, but oneDNN's grouped convolution of a task
+is slower than its own convolution once a task's activation passes about 1.5 MiB (``benchmarks/chunks.py``, table
+in benchmarks/RESULTS.md): smaller tasks (Omniglot 1-shot support sets) run together in chunks of up to 32 MiB
+(glibc maps larger blocks afresh on every allocation), larger ones (their 75-image query sets, 84x84 tasks) one at a
+time. ``pays``: whether a chunk holds two tasks.
 """
 
 from __future__ import annotations
@@ -26,15 +28,18 @@ from .update import Params, inner_loop
 if TYPE_CHECKING:
     from .base import InnerLoopLearner
 
-CPU_CHUNK_BYTES = 4 * 2**20
+CPU_TASK_BYTES = 3 * 2**19  # 1.5 MiB
+CPU_CHUNK_BYTES = 32 * 2**20
 GPU_CHUNK_BYTES = 2**30
 
 
 def tasks_per_chunk(learner: InnerLoopLearner, x: Tensor) -> int:
-    """How many tasks of x [T, B, C, H, W] fit in one chunk: their first-block activations [B, hidden, H, W] (float32)
-    under the device's budget; at least 1."""
+    """How many tasks of x [T, B, C, H, W] run together: as many as keep their first-block activations [B, hidden,
+    H, W] (float32) under the device's chunk budget; on CPU one where a task's own is over ``CPU_TASK_BYTES``."""
     per_task = x.shape[1] * learner._functional.hidden * x.shape[-2] * x.shape[-1] * 4
-    return max(1, (GPU_CHUNK_BYTES if x.is_cuda else CPU_CHUNK_BYTES) // per_task)
+    if x.is_cuda:
+        return max(1, GPU_CHUNK_BYTES // per_task)
+    return 1 if per_task > CPU_TASK_BYTES else max(1, CPU_CHUNK_BYTES // per_task)
 
 
 def pays(learner: InnerLoopLearner, xs: Tensor) -> bool:
