@@ -1,4 +1,4 @@
-"""The algorithm contract and the per-task engine (docs/DESIGN.md). Every algorithm runs
+"""The algorithm contract and its dispatch to the engine (docs/DESIGN.md). Every algorithm runs
 
     phi_0 = theta,   phi_{k+1} = phi_k - alpha * P_m(g_k),   g_k = grad_phi L(phi_k; support)
 
@@ -18,25 +18,25 @@ memory does not grow with K. They are delivered through a surrogate loss, sum(th
 (sum(m * G_m) for a non-element-wise P), whose backward writes exactly these gradients: Lightning's
 ``manual_backward`` and DDP's all-reduce then work unchanged.
 
-The K-step update itself is ``update.inner_loop``; running a meta-batch's tasks together is ``batched.py``.
+The K-step update itself is ``update.inner_loop``; one task's inner loop and query pass are ``per_task.py``, and
+running a meta-batch's tasks together is ``batched.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from ..models.functional import Conv4Functional, channels_last
+from ..models.functional import Conv4Functional
 from .batched import batched_evaluate, batched_first_order, pays
 from .evaluation import Evaluation, evaluate_per_task
 from .masks import below_zero, grouped_sparsity, network_sparsity, tensor_sparsity
-from .update import Params, Step, inner_loop
+from .per_task import adapt_first_order, first_order_task, second_order_task
+from .update import Params, Step, accumulate
 
 
 def _key(name: str) -> str:
@@ -183,7 +183,7 @@ class InnerLoopLearner(nn.Module):
         """
         theta = {n: p.detach() for n, p in self.backbone.named_parameters()}
         with torch.enable_grad():
-            phi, _ = self._adapt_first_order(theta, xs, ys, self.inner_steps if steps is None else steps, False)
+            phi, _ = adapt_first_order(self, theta, xs, ys, self.inner_steps if steps is None else steps, False)
         return {**theta, **{n: p.detach() for n, p in phi.items()}}
 
     def predict(self, params: Params, x: Tensor) -> Tensor:
@@ -230,10 +230,10 @@ class InnerLoopLearner(nn.Module):
             else:
                 g_query, g_m, losses, accs = {}, {}, [], []
                 for t in range(tasks):
-                    g_q, g_sum, loss, acc = self._first_order_task(xs[t], ys[t], xq[t], yq[t])
-                    _accumulate(g_query, g_q)
+                    g_q, g_sum, loss, acc = first_order_task(self, xs[t], ys[t], xq[t], yq[t])
+                    accumulate(g_query, g_q)
                     if self.modulated:
-                        _accumulate(g_m, self._first_order_meta_grads(g_q, g_sum))
+                        accumulate(g_m, self._first_order_meta_grads(g_q, g_sum))
                     losses.append(loss)
                     accs.append(acc)
                 losses, accs = torch.stack(losses), torch.stack(accs)
@@ -241,7 +241,7 @@ class InnerLoopLearner(nn.Module):
             return surrogate_loss, losses.mean(), accs.mean()
         surrogate, losses, accs = [], [], []
         for t in range(tasks):
-            s, loss, acc = self._second_order_task(xs[t], ys[t], xq[t], yq[t])
+            s, loss, acc = second_order_task(self, xs[t], ys[t], xq[t], yq[t])
             surrogate.append(s)
             losses.append(loss)
             accs.append(acc)
@@ -303,69 +303,6 @@ class InnerLoopLearner(nn.Module):
             grads = torch.autograd.grad(-self.step_lr * inner, list(meta.values()))
         return dict(zip(meta, grads))
 
-    def _encoders(self, frozen: Params, need_graph: bool) -> tuple[Callable[[Tensor], Tensor], Callable]:
-        """(encode, model): ``model(phi, encode(x))`` are the logits with adapted parameters phi.
-
-        With only the head adapting, ``encode`` runs the body once per input; otherwise it only puts x in the
-        layout the forward wants. ``need_graph``: second order (the fused, once-differentiable ops are not used).
-        """
-        fn, fused = self._fast(), not need_graph
-        if self.head_only:
-            body = {n[len("body.") :]: p for n, p in frozen.items() if n.startswith("body.")}
-            head = {n: p for n, p in frozen.items() if n.startswith("head.")}
-
-            def encode(x: Tensor) -> Tensor:
-                with torch.set_grad_enabled(need_graph):
-                    if fn is not None:
-                        return fn.body(frozen, x, fused)
-                    return functional_call(self.backbone.body, body, (x,))
-
-            def model(phi: Params, z: Tensor) -> Tensor:
-                if fn is not None:
-                    return fn.head({**head, **phi}, z)
-                return functional_call(self.backbone.head, {n[len("head.") :]: p for n, p in phi.items()}, (z,))
-
-            return encode, model
-
-        def model_full(phi: Params, x: Tensor) -> Tensor:
-            return self._forward({**frozen, **phi}, x, fused)
-
-        if fn is not None:
-            return channels_last, model_full
-        return (lambda x: x), model_full
-
-    def _adapt_first_order(
-        self, theta: Params, xs: Tensor, ys: Tensor, steps: int, keep_sum: bool
-    ) -> tuple[Params, list[Tensor] | None]:
-        """First-order inner loop on one task from theta (detached): (phi_K, sum_k g_k or None)."""
-        encode, model = self._encoders(theta, need_graph=False)
-        zs = encode(xs)
-        phi = {n: theta[n].detach().requires_grad_() for n in self.adapted}
-        return inner_loop(
-            phi,
-            self._scales(detach=True),
-            lambda p: F.cross_entropy(model(p, zs), ys),
-            steps,
-            self.step_lr,
-            create_graph=False,
-            keep_sum=keep_sum,
-        )
-
-    def _first_order_task(self, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor):
-        """(grad of the query loss at phi_K for every trainable parameter, sum_k g_k, query loss, accuracy)."""
-        theta = {n: p.detach() for n, p in self.backbone.named_parameters()}
-        phi, grad_sum = self._adapt_first_order(theta, xs, ys, self.inner_steps, keep_sum=True)
-        # Query loss at phi_K; parameters that did not adapt enter as theta itself.
-        leaves = {
-            n: (phi[n] if n in phi else theta[n].detach().requires_grad_())
-            for n, p in self.backbone.named_parameters()
-            if p.requires_grad
-        }
-        logits = self._forward({**theta, **leaves}, xq, fused=True)
-        loss = F.cross_entropy(logits, yq)
-        grads = torch.autograd.grad(loss, list(leaves.values()))
-        return dict(zip(leaves, grads)), dict(zip(self.adapted, grad_sum)), loss.detach(), _accuracy(logits, yq)
-
     def _first_order_surrogate(self, g_theta: Params, g_m: Params, tasks: int) -> Tensor:
         """sum(theta * G_theta) + sum(s(m) * G_m) (sum(m * G_m) if not element-wise), G the per-task sums divided
         by T: its backward writes the first-order meta-gradients of the mean query loss."""
@@ -377,23 +314,6 @@ class InnerLoopLearner(nn.Module):
             surrogate = surrogate + sum((s(m[n]) * (g / tasks)).sum() for n, g in g_m.items())
         return surrogate
 
-    def _second_order_task(self, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor):
-        theta = dict(self.backbone.named_parameters())
-        encode, model = self._encoders(theta, need_graph=True)
-        zs = encode(xs)
-        phi, _ = inner_loop(
-            {n: theta[n] for n in self.adapted},
-            self._scales(detach=False),
-            lambda p: F.cross_entropy(model(p, zs), ys),
-            self.inner_steps,
-            self.step_lr,
-            create_graph=True,
-            keep_sum=False,
-        )
-        logits = model(phi, encode(xq))
-        loss = F.cross_entropy(logits, yq)
-        return loss, loss.detach(), _accuracy(logits, yq)
-
 
 def _batch_norm_parameters(backbone: nn.Module) -> set[str]:
     """Names of the parameters of every BatchNorm layer of ``backbone``."""
@@ -403,12 +323,3 @@ def _batch_norm_parameters(backbone: nn.Module) -> set[str]:
         if isinstance(module, nn.modules.batchnorm._BatchNorm)
         for n, _ in module.named_parameters(recurse=False)
     }
-
-
-def _accumulate(total: Params, new: Params) -> None:
-    for n, g in new.items():
-        total[n] = total[n] + g if n in total else g
-
-
-def _accuracy(logits: Tensor, y: Tensor) -> Tensor:
-    return (logits.argmax(-1) == y).float().mean().detach()

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from .evaluation import Evaluation, change_sq
 from .graphs import graphed_adapt
-from .update import Params, inner_loop
+from .update import Params, accumulate, inner_loop
 
 if TYPE_CHECKING:
     from .base import InnerLoopLearner
@@ -112,9 +112,9 @@ def batched_first_order(
             y = yq[a][q]
             loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(tasks, -1).mean(1)
             grads = dict(zip(leaves, torch.autograd.grad(loss.sum(), list(leaves.values()))))
-            _accumulate(g_query, {n: (g.sum(0) if n in phi else g) for n, g in grads.items()})
+            accumulate(g_query, {n: (g.sum(0) if n in phi else g) for n, g in grads.items()})
             if learner.modulated:
-                _accumulate(g_m, {n: -learner.step_lr * (grads[n] * sums[n][q]).sum(0) for n in learner.adapted})
+                accumulate(g_m, {n: -learner.step_lr * (grads[n] * sums[n][q]).sum(0) for n in learner.adapted})
             losses.append(loss.detach())
             accs.append((logits.argmax(-1) == y).float().mean(1))
     return g_query, g_m, torch.cat(losses), torch.cat(accs)
@@ -158,8 +158,3 @@ def per_task(p: Tensor, tasks: int) -> Tensor:
     c_out, c_in, kh, kw = p.shape
     out = p.new_empty(tasks, c_out, kh, kw, c_in).permute(0, 1, 4, 2, 3)
     return out.copy_(p.unsqueeze(0).expand_as(out))
-
-
-def _accumulate(total: Params, new: Params) -> None:
-    for n, g in new.items():
-        total[n] = total[n] + g if n in total else g

@@ -50,3 +50,9 @@ def inner_loop(
             new = torch._foreach_sub(params, torch._foreach_mul(steps_, inner_lr))
             params = [p.requires_grad_() for p in new]
     return dict(zip(names, params)), grad_sum
+
+
+def accumulate(total: Params, new: Params) -> None:
+    """total[n] += new[n] for every n, starting a sum where total has none."""
+    for n, g in new.items():
+        total[n] = total[n] + g if n in total else g
