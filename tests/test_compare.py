@@ -1,0 +1,151 @@
+"""The compare command on small fake run folders with known answers."""
+
+import json
+import math
+import statistics
+
+import pytest
+import yaml
+
+from sparse_maml.compare import compare_pair, estimate, group_runs, main, t_quantile, t_two_sided_p
+from sparse_maml.episodes import write_episodes
+from sparse_maml.figures import find_runs
+
+N = 10
+BASE = [0.5 + 0.03 * i for i in range(N)]  # episode i's accuracy in the reference group
+NOISE = [0.02 if i % 2 else -0.02 for i in range(N)]
+
+
+def fake_run(path, algo, seed, accs, eval_seed=0, lr=0.1):
+    """A run folder as train.py writes it: .hydra/config.yaml, results.json and episodes.json."""
+    (path / ".hydra").mkdir(parents=True)
+    config = {
+        "seed": seed,
+        "task_name": str(path.name),
+        "algo": {"name": algo, "inner_lr": lr},
+        "data": {"seed": seed, "eval_seed": eval_seed, "n_way": 5},
+        "paths": {"output_dir": str(path)},
+    }
+    (path / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    results = {"accuracy": statistics.fmean(accs), "ci95": 0.01, "num_tasks": len(accs), "algorithm": algo}
+    (path / "results.json").write_text(json.dumps(results))
+    identity = {"dataset": "fake", "split": "test", "eval_seed": eval_seed, "num_tasks": len(accs)}
+    write_episodes(path, accs, identity, [f"{eval_seed}-{i}" for i in range(len(accs))])
+    return path
+
+
+def t_tail_by_quadrature(t, df, n=20000):
+    """P(|T| >= t) by Simpson's rule on the density over [t, t + 400] (an independent check of the closed form)."""
+
+    def pdf(x):
+        log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+        return math.exp(log_c - (df + 1) / 2 * math.log1p(x * x / df))
+
+    h = 400 / n
+    total = pdf(t) + pdf(t + 400) + sum((4 if i % 2 else 2) * pdf(t + i * h) for i in range(1, n))
+    return 2 * total * h / 3
+
+
+def test_t_distribution_matches_tables():
+    # Two-sided 97.5% quantiles from standard tables.
+    for df, q in ((1, 12.7062), (2, 4.3027), (9, 2.2622), (30, 2.0423), (1e6, 1.9600)):
+        assert t_quantile(0.975, df) == pytest.approx(q, abs=1e-4)
+    assert t_two_sided_p(2.0, 5) == pytest.approx(0.10194, abs=1e-5)
+    assert t_two_sided_p(1.0, 1) == pytest.approx(0.5)  # Cauchy
+    assert t_two_sided_p(0.0, 7) == 1.0
+    for t, df in ((0.5, 3), (2.5, 9), (7.5, 9), (3.0, 299)):
+        assert t_two_sided_p(t, df) == pytest.approx(t_tail_by_quadrature(t, df), rel=1e-3)
+    assert estimate([0.1] * 4).p == 0.0 and estimate([0.0] * 4).p == 1.0
+
+
+def test_known_paired_difference_is_recovered(tmp_path):
+    # A is 5 points above B on every episode up to alternating ±2 points of noise, and seeds 0/1 of A are 10 points
+    # above/below their mean: averaged over the shared seeds, the difference is 0.05 + NOISE[i].
+    for seed, shift in ((0, 0.1), (1, -0.1)):
+        fake_run(tmp_path / "m" / f"a{seed}", "sparse_maml", seed, [b + 0.05 + e + shift for b, e in zip(BASE, NOISE)])
+        fake_run(tmp_path / "m" / f"b{seed}", "fomaml", seed, BASE)
+    groups = group_runs(find_runs([tmp_path / "m"]))
+    assert [g.label for g in groups] == ["fomaml", "sparse_maml"]
+    pair = compare_pair(groups[1], groups[0])
+    sd = statistics.stdev(NOISE)
+    assert pair.seeds == [0, 1]
+    assert pair.diff.n == N
+    assert pair.diff.mean == pytest.approx(0.05)
+    assert pair.diff.ci95 == pytest.approx(2.262157 * sd / math.sqrt(N), rel=1e-5)
+    assert pair.diff.p == pytest.approx(t_tail_by_quadrature(0.05 / (sd / math.sqrt(N)), N - 1), rel=1e-3)
+    assert pair.per_seed == pytest.approx([0.15, -0.05])
+    assert pair.note == ""
+
+
+def test_groups_on_different_episodes_are_flagged(tmp_path):
+    fake_run(tmp_path / "a", "sparse_maml", 0, [0.9] * N)
+    fake_run(tmp_path / "b", "fomaml", 0, [0.8] * N, eval_seed=1)
+    fake_run(tmp_path / "c", "anil", 0, [0.7] * 6)  # the first 6 of the same episodes as a
+    a, b, c = (next(g for g in group_runs(find_runs([tmp_path])) if g.label.startswith(n)) for n in "sfa")
+    flagged = compare_pair(a, b)
+    assert "DIFFERENT EPISODES" in flagged.note
+    assert not flagged.paired and flagged.diff.n == 0
+    assert flagged.diff.mean == pytest.approx(0.1)  # the unpaired difference of the means only
+    assert math.isnan(flagged.diff.ci95) and math.isnan(flagged.diff.p)
+    partial = compare_pair(a, c)
+    assert partial.paired and partial.diff.n == 6 and partial.note == f"6 of {N} episodes shared"
+
+
+def test_seeds_pool_and_other_keys_split(tmp_path):
+    # Seeds 0-2 of one configuration in two multirun folders form one group; another inner lr is another group.
+    for seed in range(3):
+        root = tmp_path / ("first" if seed < 2 else "second")
+        fake_run(root / f"s{seed}", "sparse_maml", seed, [b + 0.01 * seed for b in BASE])
+    fake_run(tmp_path / "second" / "lr", "sparse_maml", 0, BASE, lr=0.3)
+    fake_run(tmp_path / "second" / "other", "sparse_maml", 5, BASE, lr=0.3)
+    groups = group_runs(find_runs([tmp_path / "first", tmp_path / "second"]))
+    assert [(g.label, sorted(g.runs)) for g in groups] == [
+        ("sparse_maml, inner_lr=0.1", [0, 1, 2]),
+        ("sparse_maml, inner_lr=0.3", [0, 5]),
+    ]
+    text = main([str(tmp_path / "first"), str(tmp_path / "second"), "--out", str(tmp_path / "out")])
+    rows = {c[0]: c[1:] for c in cells(text)}
+    pooled = [b + 0.01 for b in BASE]  # each episode averaged over seeds 0-2
+    ci = 2.262157 * statistics.stdev(pooled) / math.sqrt(N)
+    assert rows["sparse_maml, inner_lr=0.1"] == [
+        "0,1,2",
+        str(N),
+        f"{100 * statistics.fmean(pooled):.2f}",
+        f"{100 * ci:.2f}",
+        "1.00",
+    ]
+    # The pair is taken over the one shared seed, 0, where both groups scored BASE.
+    assert rows["sparse_maml, inner_lr=0.1 − sparse_maml, inner_lr=0.3"][:4] == ["0", str(N), "+0.00", "0.00"]
+    assert (tmp_path / "out" / "comparison.md").read_text().strip() == text
+    assert (tmp_path / "out" / "differences.png").stat().st_size > 0
+
+
+def test_groups_without_shared_seeds_use_all_their_seeds(tmp_path):
+    for seed in (0, 1):
+        fake_run(tmp_path / f"a{seed}", "sparse_maml", seed, [b + 0.02 * seed for b in BASE])
+    fake_run(tmp_path / "b", "fomaml", 7, BASE)
+    a, b = sorted(group_runs(find_runs([tmp_path])), key=lambda g: g.label != "sparse_maml")
+    pair = compare_pair(a, b)
+    assert pair.seeds == [] and pair.per_seed == []
+    assert pair.diff.mean == pytest.approx(0.01) and pair.diff.ci95 == pytest.approx(0.0, abs=1e-12)
+    assert pair.note == "no shared seed: each group averaged over all its seeds"
+    text = main([str(tmp_path), "--against", "fomaml", "--out", str(tmp_path / "out")])
+    assert [c[0] for c in cells(text)] == ["fomaml", "sparse_maml", "sparse_maml − fomaml"]
+
+
+def cells(markdown):
+    """The cells of every table row but the header and rule lines."""
+    rows = [line.strip("|").split(" | ") for line in markdown.splitlines() if line.startswith("| ")]
+    return [[c.strip() for c in r] for r in rows if r[0].strip() not in ("group", "A − B")]
+
+
+def test_bad_input(tmp_path):
+    fake_run(tmp_path / "x" / "a", "fomaml", 0, BASE)
+    fake_run(tmp_path / "y" / "a", "fomaml", 0, BASE)
+    with pytest.raises(ValueError, match="same configuration with the same seed 0: pass only one"):
+        group_runs(find_runs([tmp_path]))
+    (tmp_path / "x" / "a" / "episodes.json").unlink()
+    with pytest.raises(FileNotFoundError, match="episodes.json does not exist"):
+        group_runs(find_runs([tmp_path / "x"]))
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "y"), "--against", "nothing", "--out", str(tmp_path / "out")])
