@@ -1,0 +1,136 @@
+"""The jobs of Hydra experiment presets and what they cost on one CPU thread (the run plan of docs/RESULTS.md).
+
+    python -m benchmarks.plan jobs omniglot_h2h ... [seed=1]  # one line per job: its folder, then its overrides
+    OMP_NUM_THREADS=1 python -m benchmarks.plan cost omniglot_h2h ... --base-s-per-it 0.75
+
+A preset's jobs are the product of its ``hydra.sweeper.params``, each in ``<hydra.sweep.dir>/<override_dirname>``
+as ``python train.py -m experiment=NAME`` would run them. ``cost`` builds each distinct configuration (the seed
+aside) as train.py does, times meta-iterations and evaluation episodes of it and of the base configuration
+(``omniglot_cpu``, sparse-MAML, K=25) alternately in this process, and projects each job's hours as
+iterations x s/it + evaluated episodes x s/episode, in units of the base meta-iteration scaled to
+``--base-s-per-it`` (the base's s/it on a quiet machine, e.g. from benchmarks/RESULTS.md), so that the
+projection does not depend on this machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from sparse_maml.run import build_datamodule, build_module
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def jobs(preset: str, extra: list[str] = ()) -> list[tuple[str, list[str]]]:
+    """(run folder, overrides) of every job of ``experiment=preset``'s sweep; ``extra`` overrides (``key=value``)
+    replace or add sweep values, e.g. ``seed=1`` for a second seed."""
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[f"experiment={preset}"], return_hydra_config=True)
+    params = dict(cfg.hydra.sweeper.params or {}) | dict(o.split("=", 1) for o in extra)
+    root = OmegaConf.to_container(cfg.hydra.sweep, resolve=True)["dir"]
+    out = []
+    for values in itertools.product(*(str(v).split(",") for v in params.values())):
+        overrides = [f"{k}={v}" for k, v in zip(params, values)]
+        out.append((f"{root}/{','.join(sorted(overrides))}", [f"experiment={preset}", *overrides]))
+    return out
+
+
+def _config(overrides: list[str]) -> DictConfig:
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[*overrides, "paths.output_dir=/tmp/unused"])
+    OmegaConf.resolve(cfg)
+    return cfg
+
+
+def _timers(cfg: DictConfig):
+    """(one meta-iteration, one evaluation batch of ``eval_batch_size`` episodes) of a composed config."""
+    dm = build_datamodule(cfg.data)
+    module = build_module(cfg, dm.image_shape, *dm._stats())
+    train = [dm.normalize(b) if b.dtype == torch.uint8 else b for b in next(iter(dm.train_dataloader()))]
+    evals = [dm.normalize(b) if b.dtype == torch.uint8 else b for b in next(iter(dm.val_dataloader()))]
+
+    def step() -> None:
+        module.algo.meta_loss(*train)[0].backward()
+        module.zero_grad(set_to_none=True)
+
+    def evaluate() -> None:
+        module.validation_step(evals, 0)
+        module.val_accs.reset()
+
+    return step, evaluate, len(evals[0])
+
+
+def _seconds(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def cost(presets: list[str], extra: list[str], base_s_per_it: float, repeats: int) -> str:
+    """A markdown table of every job's projected hours, per preset and in total."""
+    base_step, base_eval, base_n = _timers(_config(["experiment=omniglot_cpu", "algo=sparse_maml"]))
+    episode_per_it = (_seconds(base_eval, 1) / base_n) / _seconds(base_step, repeats)  # base episode / base it
+    rows, total, measured = [], 0.0, {}
+    for preset in presets:
+        hours = 0.0
+        for folder, overrides in jobs(preset, extra):
+            cfg = _config(overrides)
+            key = OmegaConf.to_yaml({k: v for k, v in cfg.items() if k not in ("seed", "task_name")})
+            if key not in measured:
+                step, evaluate, n = _timers(cfg)
+                # each configuration timed right after the base: ratios, robust to the machine's load
+                measured[key] = (
+                    _seconds(step, repeats) / _seconds(base_step, repeats),
+                    (_seconds(evaluate, 1) / n) / (_seconds(base_eval, 1) / base_n),
+                )
+            it, ep = measured[key]
+            iters = cfg.trainer.max_epochs * cfg.data.train_batches_per_epoch
+            validations = cfg.trainer.max_epochs // cfg.trainer.check_val_every_n_epoch
+            episodes = validations * cfg.data.num_val_tasks + cfg.data.num_test_tasks
+            h = base_s_per_it * (iters * it + episodes * ep * episode_per_it) / 3600
+            hours += h
+            rows.append(f"| {preset} | {Path(folder).name} | {it:.2f} | {ep:.2f} | {iters} | {episodes} | {h:.2f} |")
+        total += hours
+        rows.append(f"| **{preset}** | {len(jobs(preset, extra))} jobs | | | | | **{hours:.2f}** |")
+    head = (
+        "| preset | job | s/it ÷ base | s/episode ÷ base | meta-iterations | evaluated episodes | hours |\n"
+        "|---|---|---|---|---|---|---|"
+    )
+    return (
+        f"{head}\n" + "\n".join(rows) + f"\n\ntotal {total:.2f} lane-hours at {base_s_per_it} s per base "
+        f"meta-iteration; a base evaluation episode measured at {episode_per_it:.3f} base meta-iterations"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("mode", choices=["jobs", "cost"])
+    p.add_argument("presets", nargs="+", help="experiment presets, and key=value overrides for all their jobs")
+    p.add_argument("--base-s-per-it", type=float, default=0.75, help="s per base meta-iteration on a quiet thread")
+    p.add_argument("--repeats", type=int, default=2)
+    args = p.parse_args(argv)
+    extra = [a for a in args.presets if "=" in a]
+    args.presets = [a for a in args.presets if "=" not in a]
+    if args.mode == "jobs":
+        for preset in args.presets:
+            for folder, overrides in jobs(preset, extra):
+                print(folder, *overrides)
+        return
+    torch.set_num_threads(1)
+    print(cost(args.presets, extra, args.base_s_per_it, args.repeats))
+
+
+if __name__ == "__main__":
+    main()
