@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         "| algorithm | n-way | k-shot | inner lr | theta | "
         + " | ".join(f"k={k}" for k in shown)
-        + " | L(5)/L(0) | L(25)/L(5) |"
+        + " | L(5)/L(0) | L(25)/L(5) | cos(dm K=5, K=25) |"
     )
     print("|" + "---|" * (len(shown) + 8))
     for ways, shots in itertools.product(args.ways, args.shots):

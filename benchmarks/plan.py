@@ -53,7 +53,7 @@ def _config(overrides: list[str]) -> DictConfig:
 def _timers(cfg: DictConfig):
     """(one meta-iteration, one evaluation batch of ``eval_batch_size`` episodes) of a composed config."""
     dm = build_datamodule(cfg.data)
-    module = build_module(cfg, dm.image_shape, *dm._stats())
+    module = build_module(cfg, dm.image_shape, *dm.normalization)
     train = [dm.normalize(b) if b.dtype == torch.uint8 else b for b in next(iter(dm.train_dataloader()))]
     evals = [dm.normalize(b) if b.dtype == torch.uint8 else b for b in next(iter(dm.val_dataloader()))]
 

@@ -26,6 +26,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 
 from .episodes import read_episodes  # noqa: E402
 from .figures import IGNORED, Run, _flatten, _sortable, find_runs  # noqa: E402
@@ -102,11 +103,27 @@ def estimate(values: list[float]) -> Estimate:
 # ---- groups and pairs ------------------------------------------------------------------------------------------
 
 
+#: Keys that say where data and outputs are, not what a run computed (the episode keys say which data it saw).
+WHERE = ("data.root", "data.cache_dir", "data.download", "data.num_workers")
+
+
 def configuration(run: Run) -> dict[str, Any]:
-    """What a run computed: its resolved config (evaluate.py's results carry the checkpoint's), bookkeeping keys and
-    the seed removed."""
-    config = _flatten(run.results["config"]) if "config" in run.results else run.config
-    return {k: v for k, v in config.items() if not (k in IGNORED or k.startswith(IGNORED))}
+    """What a run computed: its resolved config (evaluate.py's results carry the checkpoint's), without the seed
+    and the bookkeeping keys."""
+    if "config" in run.results:
+        config = _flatten(run.results["config"])
+    else:  # train.py's .hydra/config.yaml, each value resolved where it can be outside Hydra
+        path = run.path / ".hydra" / "config.yaml"
+        raw = OmegaConf.load(path) if path.exists() else OmegaConf.create()
+        config = {k: _resolve(raw, k, v) for k, v in run.config.items()}
+    return {k: v for k, v in config.items() if not (k in IGNORED or k.startswith(IGNORED) or k in WHERE)}
+
+
+def _resolve(raw: Any, key: str, value: Any) -> Any:
+    try:
+        return OmegaConf.select(raw, key, throw_on_resolution_failure=True)
+    except Exception:  # e.g. ${hydra:...}: only Hydra resolves it
+        return value
 
 
 def _seed(run: Run) -> Any:

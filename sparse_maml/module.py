@@ -104,6 +104,8 @@ class MetaLearner(pl.LightningModule):
         self.train_loss.persistent(True)
         self.train_acc.persistent(True)
         self.val_accs, self.test_accs = CatMetric(), CatMetric()
+        #: each fixed test episode's accuracy, in episode order, from the last test (episodes.json)
+        self.test_episode_accuracies: list[float] = []
         self.best_val_acc: float | None = None
         self._rng_to_restore: dict[str, Any] | None = None
 
@@ -223,6 +225,8 @@ class MetaLearner(pl.LightningModule):
     def _log_accuracy(self, stage: str, metric: CatMetric) -> None:
         accs = metric.compute().flatten().float()
         metric.reset()
+        if stage == "test":  # the ranks' contiguous shares gathered in rank order: episode order
+            self.test_episode_accuracies = accs.tolist()
         mean, ci = mean_ci95(accs)
         # metric.compute() gathered the episodes of every rank: the values are the same on all ranks.
         self.log(f"{stage}/acc", mean, sync_dist=False, prog_bar=True)

@@ -23,6 +23,7 @@ from .checkpoint_io import AtomicCheckpointIO, read_checkpoint_entry
 from .checks import CheckpointNotFoundError, ConfigError, check_config, check_data
 from .cross_domain import at_input_shape, cross_domain_data
 from .data import EpisodicDataModule
+from .episodes import describe, write_episodes
 from .module import MetaLearner
 from .results import print_evaluation, print_summary, results_of, write_results
 
@@ -58,10 +59,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             # The best checkpoint by val/acc, as in the paper; the final weights when nothing was validated.
             trainer.test(module, datamodule=dm, ckpt_path=best or None, verbose=False)
             results.update(results_of(trainer, module, dm, best or "final weights"))
+            episodes = module.test_episode_accuracies  # before the cross-domain tests replace them
             if cfg.get("cross_domain"):
                 results["cross_domain"] = cross_domain_results(cfg, trainer, module, best or "final weights")
             if trainer.is_global_zero:
                 write_results(output_dir, results)
+                write_episodes(output_dir, episodes, *describe(dm))
         if trainer.is_global_zero:
             for logger in loggers:
                 if isinstance(logger, WandbLogger):
@@ -88,7 +91,8 @@ def _evaluate(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("inner_steps_test"):
         module.inner_steps_test = int(cfg.inner_steps_test)
     # The checkpoint's own normalisation, so that the model sees inputs on the scale it was trained on.
-    dm = build_datamodule(_evaluation_data(cfg, module, ckpt), **_normalization(module))
+    data_cfg = _evaluation_data(cfg, module, ckpt)
+    dm = build_datamodule(data_cfg, **_normalization(module))
     ddp.prepare_data(dm)
     _check_data_fits_checkpoint(dm, module, ckpt)
     if cfg.get("data") is not None:
@@ -108,8 +112,10 @@ def _evaluate(cfg: DictConfig) -> dict[str, Any]:
     results = results_of(trainer, module, dm, str(ckpt))
     if cfg.get("data") is None:
         _warn_if_test_split_changed(ckpt, dm)
+    results["config"] = _evaluated_config(module, data_cfg, cfg.get("inner_steps_test"))
     output_dir = Path(cfg.paths.output_dir)
     write_results(output_dir, results)
+    write_episodes(output_dir, module.test_episode_accuracies, *describe(dm))
     print_evaluation(output_dir, results, module.inner_steps_test)
     return results
 
@@ -249,6 +255,17 @@ def cross_domain_results(cfg: DictConfig, trainer: pl.Trainer, module: MetaLearn
             trainer.loggers = loggers
         results[name] = results_of(trainer, module, dm, checkpoint)
     return results
+
+
+def _evaluated_config(module: MetaLearner, data_cfg: DictConfig, inner_steps_test: int | None) -> dict[str, Any]:
+    """The checkpoint's training config with the data (and inner steps) it was evaluated with: what
+    ``python -m sparse_maml.compare`` groups evaluations by."""
+    config = OmegaConf.create(module.hparams.config or {})
+    with open_dict(config):
+        config.data = data_cfg
+        if inner_steps_test:
+            config.algo = {**(config.get("algo") or {}), "inner_steps_test": int(inner_steps_test)}
+    return OmegaConf.to_container(config, resolve=True)
 
 
 def _check_data_fits_checkpoint(dm: EpisodicDataModule, module: MetaLearner, ckpt: Path) -> None:

@@ -6,6 +6,7 @@ import statistics
 
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 from sparse_maml.compare import compare_pair, estimate, group_runs, main, t_quantile, t_two_sided_p
 from sparse_maml.episodes import write_episodes
@@ -149,3 +150,34 @@ def test_bad_input(tmp_path):
         group_runs(find_runs([tmp_path / "x"]))
     with pytest.raises(SystemExit):
         main([str(tmp_path / "y"), "--against", "nothing", "--out", str(tmp_path / "out")])
+
+
+def test_on_the_folders_train_and_evaluate_write(tmp_path):
+    """train.py's run folder and evaluate.py's folders of its checkpoint: per-episode results that agree with
+    results.json, grouped by the configuration evaluated, paired where the episodes are the same."""
+    from sparse_maml.episodes import read_episodes
+    from sparse_maml.run import evaluate, train
+
+    from .app_helpers import TINY, compose_config
+
+    run = tmp_path / "run"
+    cfg = compose_config([*TINY, "algo=fomaml", "logger=none"], output_dir=run)
+    results = train(cfg)
+    (run / ".hydra").mkdir()
+    OmegaConf.save(cfg, run / ".hydra" / "config.yaml")  # as train.py's Hydra writes it, unresolved
+    episodes = read_episodes(run)
+    assert episodes.identity["num_tasks"] == 6 == len(episodes.accuracy)
+    assert statistics.fmean(episodes.accuracy) == pytest.approx(results["accuracy"])
+    best = next((run / "checkpoints").glob("epoch*.ckpt"))
+    for name, extra in (("same", []), ("k1", ["inner_steps_test=1"]), ("other", ["seed=5"])):
+        overrides = [f"ckpt_path={best}", "num_test_tasks=6", *extra]
+        evaluate(compose_config(overrides, output_dir=tmp_path / "eval" / name, name="eval"))
+    assert read_episodes(tmp_path / "eval" / "same") == episodes  # the training run's test, episode by episode
+    with pytest.raises(ValueError, match="same configuration with the same seed 0"):
+        group_runs(find_runs([run, tmp_path / "eval" / "same"]))
+    text = main([str(run), str(tmp_path / "eval" / "k1"), str(tmp_path / "eval" / "other"), "--out", str(tmp_path)])
+    rows = {c[0]: c for c in cells(text)}
+    k1, k2, other = "fomaml, inner_steps_test=1, eval_seed=0", "fomaml, eval_seed=0", "fomaml, eval_seed=5"
+    assert {k1, k2, other} <= set(rows)
+    assert rows[f"{k1} − {k2}"][2] == "6" and rows[f"{k1} − {k2}"][-1] == ""  # paired over the 6 episodes
+    assert "DIFFERENT EPISODES" in rows[f"{k2} − {other}"][-1]
