@@ -1,6 +1,6 @@
 """The jobs of Hydra experiment presets and what they cost on one CPU thread (the run plan of docs/RESULTS.md).
 
-    python -m benchmarks.plan jobs omniglot_h2h ... [seed=1]  # one line per job: its folder, then its overrides
+    python -m benchmarks.plan jobs omniglot_h2h omniglot_sweep seed=1   # one line per job: folder, then overrides
     OMP_NUM_THREADS=1 python -m benchmarks.plan cost omniglot_h2h ... --base-s-per-it 0.75
 
 A preset's jobs are the product of its ``hydra.sweeper.params``, each in ``<hydra.sweep.dir>/<override_dirname>``
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import statistics
 import time
 from pathlib import Path
@@ -27,6 +28,11 @@ from omegaconf import DictConfig, OmegaConf
 from sparse_maml.run import build_datamodule, build_module
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
+#: What the time of a meta-iteration or an evaluation episode depends on (not the learning rates or the seed).
+COST_KEYS = (
+    "algo.name", "algo.inner_steps", "algo.inner_steps_test", "algo.first_order", "model",
+    "data.n_way", "data.k_shot", "data.k_query", "data.meta_batch_size", "data.image_size",
+)  # fmt: skip
 
 
 def jobs(preset: str, extra: list[str] = ()) -> list[tuple[str, list[str]]]:
@@ -78,16 +84,18 @@ def _seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def cost(presets: list[str], extra: list[str], base_s_per_it: float, repeats: int) -> str:
+def cost(entries: list[tuple[str, list[str]]], base_s_per_it: float, repeats: int) -> str:
     """A markdown table of every job's projected hours, per preset and in total."""
     base_step, base_eval, base_n = _timers(_config(["experiment=omniglot_cpu", "algo=sparse_maml"]))
     episode_per_it = (_seconds(base_eval, 1) / base_n) / _seconds(base_step, repeats)  # base episode / base it
     rows, total, measured = [], 0.0, {}
-    for preset in presets:
+    for preset, extra in entries:
         hours = 0.0
         for folder, overrides in jobs(preset, extra):
             cfg = _config(overrides)
-            key = OmegaConf.to_yaml({k: v for k, v in cfg.items() if k not in ("seed", "task_name")})
+            key = json.dumps(
+                [OmegaConf.to_object(OmegaConf.create({"v": OmegaConf.select(cfg, k)})) for k in COST_KEYS]
+            )
             if key not in measured:
                 step, evaluate, n = _timers(cfg)
                 # each configuration timed right after the base: ratios, robust to the machine's load
@@ -103,7 +111,7 @@ def cost(presets: list[str], extra: list[str], base_s_per_it: float, repeats: in
             hours += h
             rows.append(f"| {preset} | {Path(folder).name} | {it:.2f} | {ep:.2f} | {iters} | {episodes} | {h:.2f} |")
         total += hours
-        rows.append(f"| **{preset}** | {len(jobs(preset, extra))} jobs | | | | | **{hours:.2f}** |")
+        rows.append(f"| **{' '.join([preset, *extra])}** | {len(jobs(preset, extra))} jobs | | | | | **{hours:.2f}** |")
     head = (
         "| preset | job | s/it ÷ base | s/episode ÷ base | meta-iterations | evaluated episodes | hours |\n"
         "|---|---|---|---|---|---|---|"
@@ -117,19 +125,25 @@ def cost(presets: list[str], extra: list[str], base_s_per_it: float, repeats: in
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("mode", choices=["jobs", "cost"])
-    p.add_argument("presets", nargs="+", help="experiment presets, and key=value overrides for all their jobs")
+    p.add_argument("presets", nargs="+", help="experiment presets, each followed by key=value overrides for its jobs")
     p.add_argument("--base-s-per-it", type=float, default=0.75, help="s per base meta-iteration on a quiet thread")
     p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args(argv)
-    extra = [a for a in args.presets if "=" in a]
-    args.presets = [a for a in args.presets if "=" not in a]
+    entries: list[tuple[str, list[str]]] = []  # (preset, its extra overrides)
+    for token in args.presets:
+        if "=" not in token:
+            entries.append((token, []))
+        elif entries:
+            entries[-1][1].append(token)
+        else:
+            p.error(f"{token}: an override follows the preset it applies to")
     if args.mode == "jobs":
-        for preset in args.presets:
+        for preset, extra in entries:
             for folder, overrides in jobs(preset, extra):
                 print(folder, *overrides)
         return
     torch.set_num_threads(1)
-    print(cost(args.presets, extra, args.base_s_per_it, args.repeats))
+    print(cost(entries, args.base_s_per_it, args.repeats))
 
 
 if __name__ == "__main__":

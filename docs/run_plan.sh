@@ -7,7 +7,7 @@
 #   bash docs/run_plan.sh stop       # stop both lanes (a stopped job resumes where it was on the next start)
 #   git add -f $(bash docs/run_plan.sh files)   # the small result files of the finished jobs, to commit
 #
-# Each lane runs its presets' jobs (python -m benchmarks.plan jobs PRESET [overrides]) one after the other, each in
+# Each lane runs its presets' jobs (python -m benchmarks.plan jobs PRESET [key=value ...] ...) one after the other, in
 # the folder `python train.py -m experiment=PRESET` would use (multirun/<preset>/<overrides>). A job whose folder
 # holds results.json and episodes.json is skipped; an unfinished one resumes from its last.ckpt (ckpt_path=auto).
 # Every finished job appends "folder, seconds, exit status" to multirun/plan_runs.tsv.
@@ -34,11 +34,8 @@ LANE2=(
 lane_entries() { if [[ $1 == 1 ]]; then printf '%s\n' "${LANE1[@]}"; else printf '%s\n' "${LANE2[@]}"; fi; }
 
 jobs_of() {  # "folder overrides..." for every job of lane $1
-  local entry
-  while read -r entry; do
-    # shellcheck disable=SC2086  # an entry is a preset name and its extra overrides, split on spaces
-    "$PY" -m benchmarks.plan jobs $entry
-  done < <(lane_entries "$1")
+  # shellcheck disable=SC2046  # entries are preset names and key=value overrides, split on spaces
+  "$PY" -m benchmarks.plan jobs $(lane_entries "$1")
 }
 
 state() {
