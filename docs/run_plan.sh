@@ -16,22 +16,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 
-# In order of priority: the head-to-head, the sweeps, then the second seeds (cut these first if time runs short).
+# Each lane in order of priority (docs/RESULTS.md, "Run plan"): stage 1, the head-to-head and the core sweeps; stage 2,
+# 5 shots and widths; stage 3, second seeds of the sweeps whose verdicts hinge on small differences.
 LANE1=(
-  "omniglot_h2h"
-  "omniglot_h2h_methods"
-  "omniglot_sweep"
-  "omniglot_sweep_inner_lr"
-  "omniglot_sweep_init_sparsity"
+  omniglot_h2h omniglot_h2h_methods omniglot_sweep omniglot_sweep_inner_lr
+  omniglot_sweep_5shot
+  omniglot_sweep seed=1 omniglot_sweep_5shot seed=1
 )
 LANE2=(
-  "omniglot_h2h_mask_lr"
-  "omniglot_h2h_meta_sgd"
-  "omniglot_sweep_inner_steps"
-  "omniglot_sweep_width"
+  omniglot_h2h_mask_lr omniglot_h2h_meta_sgd omniglot_sweep_inner_steps omniglot_sweep_init_sparsity
+  omniglot_sweep_width
+  omniglot_sweep_inner_steps seed=1
 )
 
-lane_entries() { if [[ $1 == 1 ]]; then printf '%s\n' "${LANE1[@]}"; else printf '%s\n' "${LANE2[@]}"; fi; }
+lane_entries() { if [[ $1 == 1 ]]; then echo "${LANE1[@]}"; else echo "${LANE2[@]}"; fi; }
 
 jobs_of() {  # "folder overrides..." for every job of lane $1
   # shellcheck disable=SC2046  # entries are preset names and key=value overrides, split on spaces
