@@ -1,10 +1,19 @@
-"""Lightning callbacks: the resume checkpoint, sparsity logging, the end-of-training figure, when validation
-starts and CPU threads."""
+"""Lightning callbacks: the resume checkpoint, sparsity and adaptation logging, the end-of-training figure, when
+validation starts and CPU threads."""
 
+from .adaptation import AdaptationLogger
 from .curves import TrainingCurves
 from .last_checkpoint import LastCheckpoint
 from .sparsity import SparsityLogger, sparsity_metrics
 from .threads import CPUThreads
 from .validation_start import ValidationStart
 
-__all__ = ["CPUThreads", "LastCheckpoint", "SparsityLogger", "TrainingCurves", "ValidationStart", "sparsity_metrics"]
+__all__ = [
+    "AdaptationLogger",
+    "CPUThreads",
+    "LastCheckpoint",
+    "SparsityLogger",
+    "TrainingCurves",
+    "ValidationStart",
+    "sparsity_metrics",
+]

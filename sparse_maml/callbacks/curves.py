@@ -1,4 +1,5 @@
-"""Records sparsity and validation accuracy during training and draws them as a figure at the end."""
+"""Records sparsity, validation accuracy and adaptation per layer during training and draws them as a figure at the
+end."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ from ..reporting.plots import plot_training_curves
 
 
 class TrainingCurves(pl.Callback):
-    """Keeps per-layer update sparsity (every ``every_n_steps``) and ``val/acc`` (every validation), writes them to
-    ``<run>/history.json`` and draws ``<run>/figures/training_curves.png`` when fitting ends (like the paper's
-    Figure 1, centre), also logged to W&B."""
+    """Keeps per-layer update sparsity (every ``every_n_steps``), ``val/acc`` and ``adaptation/<layer>`` (every
+    validation), writes them to ``<run>/history.json`` and draws ``<run>/figures/training_curves.png`` when fitting
+    ends (like the paper's Figure 1, centre), also logged to W&B."""
 
     def __init__(self, every_n_steps: int = 10, dirpath: str | None = None) -> None:
         self.every_n_steps = every_n_steps
         self.dirpath = dirpath
-        self.history: dict[str, Any] = {"sparsity": [], "val": []}
+        self.history: dict[str, Any] = {"sparsity": [], "val": [], "adaptation": []}
         self.figure_path: Path | None = None
 
     def _record_sparsity(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -46,6 +47,11 @@ class TrainingCurves(pl.Callback):
                 "ci95": float(trainer.callback_metrics.get("val/acc_ci95", float("nan"))),
             }
         )
+        layers = {
+            k.split("/", 1)[1]: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("adaptation/")
+        }
+        if layers:
+            self.history.setdefault("adaptation", []).append({"step": trainer.global_step, "layers": layers})
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:

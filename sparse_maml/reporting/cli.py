@@ -3,8 +3,9 @@
 Runs are grouped by their configuration without the seed; groups with several seeds are drawn as mean ± std. Every
 configuration key that differs between the groups (for example ``algo.inner_steps``, ``algo.inner_lr``,
 ``model.hidden``, ``algo.mask_init_sparsity``) gets a figure of final update sparsity and test accuracy against it,
-per algorithm (the paper's Figures 1-3), and the sparse runs get their per-layer sparsity curves over training
-(Figure 1, centre). ``summary.md`` holds the tables.
+per algorithm (the paper's Figures 1-3), the sparse runs get their per-layer sparsity curves over training
+(Figure 1, centre), and every run with adaptation logged its relative inner-loop change per layer
+(``adaptation_by_layer.png``). ``summary.md`` holds the tables.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .plots import plot_final_layers, plot_layer_curves, plot_network_curves, plot_versus
+from .plots import plot_adaptation_by_layer, plot_final_layers, plot_layer_curves, plot_network_curves, plot_versus
 from .runs import find_runs, varying_keys
 from .tables import layer_table, summary_table
 
@@ -40,7 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     written = [plot_versus(runs, k, args.out) for k in keys]
     written += plot_layer_curves(runs, keys, args.out)
-    written += [p for p in (plot_network_curves(runs, keys, args.out), plot_final_layers(runs, keys, args.out)) if p]
+    extra = (plot_network_curves, plot_final_layers, plot_adaptation_by_layer)
+    written += [p for p in (plot(runs, keys, args.out) for plot in extra) if p]
     table = summary_table(runs, keys)
     layers = layer_table(runs, keys)
     if layers:

@@ -26,11 +26,13 @@ def _save(fig: plt.Figure, path: Path, dpi: int = 100) -> Path:
 
 
 def plot_training_curves(history: dict[str, Any], path: Path, title: str = "") -> Path:
-    """Per-layer update sparsity over training steps (left) and validation accuracy (right) -> PNG at ``path``.
+    """Per-layer update sparsity over training steps (left), validation accuracy (middle) and the inner loop's
+    relative change per layer at each validation (right) -> PNG at ``path``.
 
-    ``history``: {"sparsity": [{"step", "network", "layers": {layer: value}}], "val": [{"step", "acc", "ci95"}]}.
+    ``history``: {"sparsity": [{"step", "network", "layers": {layer: value}}], "val": [{"step", "acc", "ci95"}],
+    "adaptation": [{"step", "layers": {layer: ||phi_K - theta|| / ||theta||}}]}.
     """
-    fig, (ax_s, ax_v) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_s, ax_v, ax_a) = plt.subplots(1, 3, figsize=(16, 4))
     records = history.get("sparsity", [])
     if records:
         steps = [r["step"] for r in records]
@@ -48,9 +50,39 @@ def plot_training_curves(history: dict[str, Any], path: Path, title: str = "") -
         cis = [100 * r.get("ci95", 0.0) for r in val]
         ax_v.errorbar(steps, accs, yerr=cis, marker="o", capsize=3)
     ax_v.set(xlabel="meta-training step", ylabel="accuracy (%)", title="validation accuracy")
+    adaptation = history.get("adaptation", [])
+    if adaptation:
+        steps = [r["step"] for r in adaptation]
+        for layer in adaptation[-1]["layers"]:
+            ax_a.plot(steps, [r["layers"].get(layer, float("nan")) for r in adaptation], marker=".", label=layer)
+        ax_a.set_yscale("symlog", linthresh=1e-4)  # layers that do not adapt sit at 0
+        ax_a.legend(fontsize=7, ncol=2)
+    ax_a.set(xlabel="meta-training step", ylabel="||phi_K - theta|| / ||theta||", title="adaptation per layer")
     if title:
         fig.suptitle(title)
     return _save(fig, path, dpi=110)
+
+
+def plot_adaptation_by_layer(runs: list[Run], keys: list[str], out: Path) -> Path | None:
+    """The inner loop's relative change per layer at the last validation, one line per configuration (every
+    algorithm on one axis: where each adapts; mean ± std over seeds)."""
+    groups: dict[str, list[Run]] = defaultdict(list)
+    for r in sorted(runs, key=lambda r: [sortable(r.config.get(k)) for k in keys]):
+        if r.history.get("adaptation"):
+            groups[", ".join([r.algorithm] + [f"{k.split('.')[-1]}={r.config.get(k)}" for k in keys])].append(r)
+    if not groups:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    for label, members in sorted(groups.items()):
+        layers = list(members[0].history["adaptation"][-1]["layers"])
+        stats = [mean_std([r.history["adaptation"][-1]["layers"].get(layer, 0.0) for r in members]) for layer in layers]
+        names = [layer.removeprefix("body.") for layer in layers]
+        ax.errorbar(names, [m for m, _ in stats], yerr=[d for _, d in stats], marker="o", capsize=3, label=label)
+    ax.set_yscale("symlog", linthresh=1e-4)
+    ax.set(ylabel="||phi_K - theta|| / ||theta||", title="adaptation per layer at the last validation")
+    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    ax.legend(fontsize=7)
+    return _save(fig, out / "adaptation_by_layer.png")
 
 
 def _errorbar(

@@ -27,3 +27,21 @@ def test_training_curves_figure(tmp_path):
     path = plot_training_curves(history, tmp_path / "figures" / "curves.png", title="sparse_maml")
     assert path.stat().st_size > 10_000
     assert plot_training_curves({}, tmp_path / "empty.png").exists()  # no mask, no validation yet
+
+
+def test_adaptation_drawn_per_layer(tmp_path, sweep, monkeypatch):
+    from sparse_maml.reporting import plots
+
+    history = {"adaptation": [{"step": s, "layers": {"body.block1.conv": 0.0, "head": 0.1 * s}} for s in (10, 20)]}
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path, dpi=100: figures.append(fig) or path)
+    plot_training_curves(history, tmp_path / "curves.png")
+    lines = {line.get_label(): list(line.get_ydata()) for line in figures[0].axes[2].get_lines()}
+    assert lines == {"body.block1.conv": [0.0, 0.0], "head": pytest.approx([1.0, 2.0])}
+    monkeypatch.undo()
+    runs = find_runs([sweep])
+    assert plots.plot_adaptation_by_layer(runs, [], tmp_path) is None  # no run has adaptation logged
+    for run in runs:
+        run.history["adaptation"] = history["adaptation"]
+    path = plots.plot_adaptation_by_layer(runs, ["algo.inner_steps"], tmp_path)
+    assert path == tmp_path / "adaptation_by_layer.png" and path.stat().st_size > 10_000
