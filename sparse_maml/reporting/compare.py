@@ -106,6 +106,9 @@ def group_runs(runs: list[Run]) -> list[Group]:
                 )
             group.runs[seed] = r
             group.accs[seed] = read_episodes(r.path).by_key()
+        if not group.common(_seeds(group)):
+            runs_of = ", ".join(str(r.path) for r in group.runs.values())
+            raise ValueError(f"the seeds of {group.label} were tested on no common episode: {runs_of}")
         groups.append(group)
     return sorted(groups, key=lambda g: g.order)
 
@@ -117,10 +120,6 @@ def _seeds(group: Group) -> list[Any]:
 def group_row(g: Group) -> list[str]:
     seeds = _seeds(g)
     keys = g.common(seeds)
-    if not keys:
-        raise ValueError(
-            f"the seeds of {g.label} share no test episode: {', '.join(str(r.path) for r in g.runs.values())}"
-        )
     e = estimate(g.per_episode(seeds, keys))
     seed_means = [statistics.fmean(g.accs[s][k] for k in keys) for s in seeds]
     std = f"{100 * statistics.stdev(seed_means):.2f}" if len(seeds) > 1 else "-"

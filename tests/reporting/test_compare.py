@@ -128,6 +128,10 @@ def test_bad_input(tmp_path):
         group_runs(find_runs([tmp_path / "x"]))
     with pytest.raises(SystemExit):
         main([str(tmp_path / "y"), "--against", "nothing", "--out", str(tmp_path / "out")])
+    other = fake_run(tmp_path / "y" / "b", "fomaml", 1, BASE)
+    write_episodes(other, BASE, {"num_tasks": N}, [f"elsewhere-{i}" for i in range(N)])  # e.g. the data changed
+    with pytest.raises(ValueError, match="the seeds of fomaml were tested on no common episode"):
+        group_runs(find_runs([tmp_path / "y"]))
 
 
 def test_on_the_folders_train_and_evaluate_write(tmp_path):
