@@ -32,13 +32,14 @@ def test_identity_and_keys():
     assert identity == {
         "dataset": "embedded",
         "split": "test",
-        "store": datamodule().sampler("test").store.name,
+        "store": identity["store"],
         "eval_seed": 0,
         "n_way": 5,
         "k_shot": 1,
         "k_query": 2,
         "num_tasks": 6,
     }
+    assert identity["store"].startswith(datamodule().sampler("test").store.name + ":")
     assert len(set(keys)) == 6
     # The same episodes for any training seed and longer lists; others for another eval_seed or episode shape.
     assert describe(datamodule(seed=3))[1] == keys
