@@ -2,8 +2,9 @@
 its index, with what identifies the episode list, so that two runs tested on the same episodes can be compared
 episode by episode (``python -m sparse_maml.compare``).
 
-Each episode also carries a key, a hash of its split (name, classes, size) and its image indices: two runs share an
-episode exactly when they share its key, whatever else (image size, code version, number of tasks) differs.
+Each episode also carries a key, a hash of its split (name and SHA-256 of its images and labels) and its image
+indices: two runs share an episode exactly when they share its key, whatever else (code version, number of tasks)
+differs.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ FILENAME = "episodes.json"
 
 @dataclass
 class EpisodeResults:
-    """``identity``: dataset, split, store (its name and a digest of its classes), eval_seed, n_way, k_shot, k_query,
+    """``identity``: dataset, split, store (its name and the digest of its bytes), eval_seed, n_way, k_shot, k_query,
     num_tasks. ``index``, ``key`` and ``accuracy`` are parallel lists of length num_tasks: episode index in the fixed
     list, its key, query accuracy."""
 
@@ -47,9 +48,8 @@ def episode_key(store: str, support: Any, query: Any) -> str:
 def describe(dm: Any, stage: str = "test") -> tuple[dict[str, Any], list[str]]:
     """(identity, per-episode keys) of an ``EpisodicDataModule``'s fixed ``stage`` episodes, in index order."""
     sampler, episodes = dm.sampler(stage), dm.episodes(stage)
-    # The split's name and a digest of its classes and size: the same indices into another split are other images.
-    classes = "\n".join(sampler.store.class_names) + f"\n{len(sampler.store.labels)}"
-    store = f"{sampler.store.name}:{hashlib.blake2b(classes.encode(), digest_size=4).hexdigest()}"
+    # The split's name and the digest of its bytes: the same indices into other data are other images.
+    store = f"{sampler.store.name}:{sampler.store.digest[:12]}"
     identity = {
         "dataset": dm.dataset,
         "split": dm.splits[stage],

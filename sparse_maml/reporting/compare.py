@@ -50,9 +50,10 @@ def configuration(run: Run) -> dict[str, Any]:
 
 def _resolve(raw: Any, key: str, value: Any) -> Any:
     try:
-        return OmegaConf.select(raw, key, throw_on_resolution_failure=True)
+        resolved = OmegaConf.select(raw, key, throw_on_resolution_failure=True)
     except Exception:  # e.g. ${hydra:...}: only Hydra resolves it
         return value
+    return OmegaConf.to_container(resolved, resolve=True) if OmegaConf.is_config(resolved) else resolved
 
 
 def _seed(run: Run) -> Any:
