@@ -85,6 +85,18 @@ def write_episodes(
     return path
 
 
+def write_test_episodes(run_dir: str | Path, accuracy: Sequence[float], dm: Any, ranks: int = 1) -> Path | None:
+    """``episodes.json`` of a test of ``dm``'s fixed test episodes, ``accuracy`` in episode order. A test cut short
+    (``trainer.limit_test_batches``) covers the first episodes on one process and is written as such; on several
+    processes it covers no prefix, and nothing is written."""
+    identity, keys = describe(dm)
+    if len(accuracy) != len(keys):
+        if ranks > 1:
+            return None
+        identity["num_tasks"], keys = len(accuracy), keys[: len(accuracy)]
+    return write_episodes(run_dir, accuracy, identity, keys)
+
+
 def read_episodes(run_dir: str | Path) -> EpisodeResults:
     """The per-episode results of a run folder (or of an ``episodes.json`` path)."""
     path = Path(run_dir)

@@ -23,7 +23,7 @@ from .checkpoint_io import AtomicCheckpointIO, read_checkpoint_entry
 from .checks import CheckpointNotFoundError, ConfigError, check_config, check_data
 from .cross_domain import at_input_shape, cross_domain_data
 from .data import EpisodicDataModule
-from .episodes import describe, write_episodes
+from .episodes import write_test_episodes
 from .module import MetaLearner
 from .results import print_evaluation, print_summary, results_of, write_results
 
@@ -64,7 +64,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 results["cross_domain"] = cross_domain_results(cfg, trainer, module, best or "final weights")
             if trainer.is_global_zero:
                 write_results(output_dir, results)
-                write_episodes(output_dir, episodes, *describe(dm))
+                write_test_episodes(output_dir, episodes, dm, trainer.world_size)
         if trainer.is_global_zero:
             for logger in loggers:
                 if isinstance(logger, WandbLogger):
@@ -115,7 +115,7 @@ def _evaluate(cfg: DictConfig) -> dict[str, Any]:
     results["config"] = _evaluated_config(module, data_cfg, cfg.get("inner_steps_test"))
     output_dir = Path(cfg.paths.output_dir)
     write_results(output_dir, results)
-    write_episodes(output_dir, module.test_episode_accuracies, *describe(dm))
+    write_test_episodes(output_dir, module.test_episode_accuracies, dm)
     print_evaluation(output_dir, results, module.inner_steps_test)
     return results
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from sparse_maml.data import EpisodicDataModule
-from sparse_maml.episodes import describe, episode_key, read_episodes, write_episodes
+from sparse_maml.episodes import describe, episode_key, read_episodes, write_episodes, write_test_episodes
 
 
 def datamodule(**kwargs):
@@ -67,3 +67,13 @@ def test_bad_input(tmp_path):
     (tmp_path / "episodes.json").write_text(json.dumps({"identity": identity, "index": [0], "key": ["x"]}))
     with pytest.raises(ValueError, match="lacks accuracy"):
         read_episodes(tmp_path)
+
+
+def test_a_test_cut_short_keeps_its_first_episodes(tmp_path):
+    dm = datamodule()
+    identity, keys = describe(dm)
+    assert write_test_episodes(tmp_path, [0.5, 0.25], dm).name == "episodes.json"
+    back = read_episodes(tmp_path)
+    assert back.key == keys[:2] and back.accuracy == [0.5, 0.25] and back.identity == {**identity, "num_tasks": 2}
+    assert write_test_episodes(tmp_path / "ddp", [0.5, 0.25], dm, ranks=2) is None  # no prefix: nothing written
+    assert not (tmp_path / "ddp").exists()
