@@ -89,6 +89,10 @@ def test_ddp_two_processes_match_one_process(tmp_path):
     results = json.loads((tmp_path / "ddp" / "results.json").read_text())
     assert results["num_tasks"] == one["num_tasks"] == 6  # test episodes of both ranks gathered
     assert results["accuracy"] == pytest.approx(one["accuracy"], abs=1e-6)
+    # each test episode's accuracy where it belongs: the ranks' shares gathered in episode order
+    episodes = [json.loads((tmp_path / d / "episodes.json").read_text()) for d in ("one", "ddp")]
+    assert episodes[1]["key"] == episodes[0]["key"] and len(episodes[0]["key"]) == 6
+    assert episodes[1]["accuracy"] == pytest.approx(episodes[0]["accuracy"], abs=1e-6)
     assert [p.name for p in (tmp_path / "ddp" / "csv").iterdir()] == ["version_0"]  # rank 0 logs alone
 
 
