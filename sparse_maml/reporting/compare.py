@@ -32,8 +32,13 @@ from ..episodes import read_episodes  # noqa: E402
 from .runs import IGNORED, Run, _flatten, find_runs, sortable  # noqa: E402
 from .stats import Estimate, estimate  # noqa: E402
 
-#: Keys that say where data and outputs are, not what a run computed (the episode keys say which data it saw).
-WHERE = ("data.root", "data.cache_dir", "data.download", "data.num_workers")
+#: Keys that say where data lives and how a run was executed, not what it computed (the episode keys say which
+#: data it saw; the engine's paths and device counts are tested equal), so runs differing only in them pool.
+HOW = (
+    "data.root", "data.cache_dir", "data.download", "data.num_workers", "data.eval_batch_size",
+    "trainer.accelerator", "trainer.devices", "trainer.num_nodes", "trainer.strategy",
+    "algo.batch_tasks", "algo.cuda_graphs",
+)  # fmt: skip
 
 
 def configuration(run: Run) -> dict[str, Any]:
@@ -45,7 +50,7 @@ def configuration(run: Run) -> dict[str, Any]:
         path = run.path / ".hydra" / "config.yaml"
         raw = OmegaConf.load(path) if path.exists() else OmegaConf.create()
         config = {k: _resolve(raw, k, v) for k, v in run.config.items()}
-    return {k: v for k, v in config.items() if not (k in IGNORED or k.startswith(IGNORED) or k in WHERE)}
+    return {k: v for k, v in config.items() if not (k in IGNORED or k.startswith(IGNORED) or k in HOW)}
 
 
 def _resolve(raw: Any, key: str, value: Any) -> Any:
