@@ -210,8 +210,10 @@ class MetaLearner(pl.LightningModule):
         the episodes run together wherever that is faster, in chunks that fit memory)."""
         return self.algo.evaluate(xs, ys, xq, yq, steps=self.inner_steps_test)
 
-    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
-        self.val_accs.update(self.evaluate_episodes(*batch).accuracy)
+    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Evaluation:
+        evaluation = self.evaluate_episodes(*batch)
+        self.val_accs.update(evaluation.accuracy)
+        return evaluation  # for callbacks: AdaptationLogger reads its change norms
 
     def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         self.test_accs.update(self.evaluate_episodes(*batch).accuracy)
