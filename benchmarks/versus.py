@@ -29,6 +29,7 @@ import sparse_maml
 import sparse_maml.module  # noqa: F401  (build() reaches it as sparse_maml.module)
 
 from . import run
+from .allocator import retain_freed_memory
 from .measure import interleaved
 from .reference import import_at
 
@@ -53,6 +54,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     p.add_argument("--profile-rows", type=int, default=10)
+    p.add_argument(
+        "--retain-freed-memory",
+        action="store_true",
+        help="glibc malloc keeps freed memory (benchmarks/allocator.py), for both versions alike",
+    )
     p.add_argument("--out", type=Path, default=Path(__file__).with_name("last_versus.md"))
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the script")
     args = p.parse_args(argv)
@@ -161,6 +167,8 @@ def main(argv: list[str] | None = None) -> str:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.retain_freed_memory and not retain_freed_memory():
+        raise SystemExit("--retain-freed-memory needs glibc")
     device = torch.device(args.device)
     ref = import_at(args.against)
     name = ref.__name__.removeprefix("sparse_maml_")
@@ -218,7 +226,8 @@ def report(args, device, name, load, diff, meta, val, agree, split, profiles) ->
         f"1-minute load average {load:.1f} at the start, {end_load:.1f} at the end.",
         f"Conv4 (hidden {args.hidden}) on {args.image_size}x{args.image_size}x{args.channels}, {args.ways}-way "
         f"{args.shots}-shot, {args.queries} queries, meta-batch {args.meta_batch}, K={args.steps}, {args.algo}; "
-        f"float32 unless a row says otherwise. Against {name}: float64 meta-gradients differ by at most {diff:.1e}.",
+        f"float32 unless a row says otherwise{'; malloc retains freed memory' if args.retain_freed_memory else ''}. "
+        f"Against {name}: float64 meta-gradients differ by at most {diff:.1e}.",
         "",
         "| meta-iteration | wall s (median) | CPU s (median) | speed-up, wall | speed-up, CPU | runs |"
         + (" peak MiB |" if device.type == "cuda" else ""),
