@@ -87,7 +87,8 @@ def _seconds(fn, repeats: int) -> float:
 def cost(entries: list[tuple[str, list[str]]], base_s_per_it: float, repeats: int) -> str:
     """A markdown table of every job's projected hours, per preset and in total."""
     base_step, base_eval, base_n = _timers(_config(["experiment=omniglot_cpu", "algo=sparse_maml"]))
-    episode_per_it = (_seconds(base_eval, 1) / base_n) / _seconds(base_step, repeats)  # base episode / base it
+    base_it = _seconds(base_step, repeats)
+    episode_per_it = (_seconds(base_eval, 1) / base_n) / base_it  # base episode / base it
     rows, total, measured = [], 0.0, {}
     for preset, extra in entries:
         hours = 0.0
@@ -118,7 +119,8 @@ def cost(entries: list[tuple[str, list[str]]], base_s_per_it: float, repeats: in
     )
     return (
         f"{head}\n" + "\n".join(rows) + f"\n\ntotal {total:.2f} lane-hours at {base_s_per_it} s per base "
-        f"meta-iteration; a base evaluation episode measured at {episode_per_it:.3f} base meta-iterations"
+        f"meta-iteration; measured here: {base_it:.3f} s per base meta-iteration (forward and backward), a base "
+        f"evaluation episode {episode_per_it:.3f} base meta-iterations"
     )
 
 
