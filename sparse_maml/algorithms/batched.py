@@ -23,7 +23,7 @@ from torch import Tensor
 
 from .evaluation import Evaluation, change_sq
 from .graphs import graphed_adapt
-from .update import Params, accumulate, inner_loop
+from .update import Params, inner_loop
 
 if TYPE_CHECKING:
     from .base import InnerLoopLearner
@@ -95,12 +95,14 @@ def batched_first_order(
     tasks of -alpha * g_query * sum_k g_k for modulated algorithms, losses [T], accuracies [T])."""
     theta = {n: p.detach() for n, p in learner.backbone.named_parameters()}
     trainable = [n for n, p in learner.backbone.named_parameters() if p.requires_grad]
-    g_query: Params = {}
-    g_m: Params = {}
+    # Per-task query gradients and gradient sums, gathered over the chunks and reduced once at the end.
+    per_task_grads: dict[str, list[Tensor]] = {n: [] for n in trainable}
+    per_task_sums: dict[str, list[Tensor]] = {n: [] for n in learner.adapted}
     losses, accs = [], []
     for a in chunks(len(xs), tasks_per_chunk(learner, xs)):
         phi, grad_sum = adapt_tasks(learner, theta, xs[a], ys[a], learner.inner_steps, keep_sum=True)
-        sums = dict(zip(learner.adapted, grad_sum))
+        for n, g in zip(learner.adapted, grad_sum):
+            per_task_sums[n].append(g)
         # The query pass, whose sets are larger, in chunks of its own.
         for q in chunks(a.stop - a.start, tasks_per_chunk(learner, xq)):
             tasks = q.stop - q.start
@@ -111,12 +113,15 @@ def batched_first_order(
             logits = learner._functional.forward_tasks(params, xq[a][q], fused=True)
             y = yq[a][q]
             loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(tasks, -1).mean(1)
-            grads = dict(zip(leaves, torch.autograd.grad(loss.sum(), list(leaves.values()))))
-            accumulate(g_query, {n: (g.sum(0) if n in phi else g) for n, g in grads.items()})
-            if learner.modulated:
-                accumulate(g_m, {n: -learner.step_lr * (grads[n] * sums[n][q]).sum(0) for n in learner.adapted})
+            for n, g in zip(leaves, torch.autograd.grad(loss.sum(), list(leaves.values()))):
+                per_task_grads[n].append(g if n in phi else g.unsqueeze(0))
             losses.append(loss.detach())
             accs.append((logits.argmax(-1) == y).float().mean(1))
+    grads = {n: torch.cat(gs) for n, gs in per_task_grads.items()}
+    g_query = {n: g.sum(0) for n, g in grads.items()}
+    g_m = {}
+    if learner.modulated:
+        g_m = {n: (grads[n] * torch.cat(per_task_sums[n])).sum(0).mul_(-learner.step_lr) for n in learner.adapted}
     return g_query, g_m, torch.cat(losses), torch.cat(accs)
 
 
