@@ -35,7 +35,8 @@ def import_at(commit: str) -> ModuleType:
         archive = subprocess.run(["git", "archive", sha, "sparse_maml"], cwd=REPO, check=True, capture_output=True)
         tmp = Path(tempfile.mkdtemp(dir=_DIR.parent if _DIR.exists() else None))
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-            tar.extractall(tmp, filter="data")
+            # the "data" filter (no links out of the folder, no device files) where this Python has it
+            tar.extractall(tmp, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
         target.parent.mkdir(parents=True, exist_ok=True)
         (tmp / "sparse_maml").rename(target)
     if str(target.parent) not in sys.path:
