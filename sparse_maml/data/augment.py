@@ -21,14 +21,16 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
 def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of uint8 images [N, C, H, W] on the [0, 1] scale."""
     c = images.shape[1]
-    s, s2, n = torch.zeros(c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64), 0
+    # Integer sums are exact, so the statistics do not depend on the thread count or the order of the reduction
+    # (a resumed run must see the very same constants as the run it continues).
+    s, s2, n = torch.zeros(c, dtype=torch.int64), torch.zeros(c, dtype=torch.int64), 0
     for i in range(0, images.shape[0], chunk):
-        x = images[i : i + chunk].to(torch.float64).div_(255).transpose(0, 1).reshape(c, -1)
+        x = images[i : i + chunk].to(torch.int64).transpose(0, 1).reshape(c, -1)
         s += x.sum(1)
         s2 += (x * x).sum(1)
         n += x.shape[1]
-    mean = s / n
-    std = (s2 / n - mean * mean).clamp_min(1e-12).sqrt()
+    mean = s.double() / (255 * n)
+    std = (s2.double() / (255 * 255 * n) - mean * mean).clamp_min(1e-12).sqrt()
     return mean.tolist(), std.tolist()
 
 
