@@ -16,15 +16,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 
-# Each lane in order of priority (docs/RESULTS.md, "Run plan"): stage 1, the head-to-head and the core sweeps; stage 2,
-# 5 shots and widths; stage 3, second seeds of the sweeps whose verdicts hinge on small differences.
+# Each lane in order of priority (docs/RESULTS.md, "Run plan"): stage 1 with the head-to-head first (the Table 1
+# comparison and the layer profile, 3 seeds each), then the core sweeps; stage 2, 5 shots and widths; stage 3, second
+# seeds of the sweeps whose verdicts hinge on small differences. The lanes take about equal times.
 LANE1=(
-  omniglot_h2h omniglot_h2h_methods omniglot_sweep omniglot_sweep_inner_lr
+  omniglot_h2h omniglot_h2h_methods algo=anil omniglot_sweep omniglot_h2h_mask_lr omniglot_sweep_inner_lr
   omniglot_sweep_5shot
   omniglot_sweep seed=1 omniglot_sweep_5shot seed=1
 )
 LANE2=(
-  omniglot_h2h_mask_lr omniglot_h2h_meta_sgd omniglot_sweep_inner_steps omniglot_sweep_init_sparsity
+  omniglot_h2h_methods algo=fomaml omniglot_h2h_meta_sgd omniglot_sweep_inner_steps omniglot_sweep_init_sparsity
   omniglot_sweep_width
   omniglot_sweep_inner_steps seed=1
 )
