@@ -25,7 +25,7 @@ LANE1=(
   omniglot_sweep seed=1 omniglot_sweep_5shot seed=1
 )
 LANE2=(
-  omniglot_h2h_methods algo=fomaml omniglot_h2h_meta_sgd omniglot_sweep_inner_steps omniglot_sweep_init_sparsity
+  omniglot_h2h_methods algo=fomaml omniglot_h2h_meta_sgd omniglot_sweep_init_sparsity omniglot_sweep_inner_steps
   omniglot_sweep_width
   omniglot_sweep_inner_steps seed=1
 )
