@@ -37,7 +37,7 @@ def summary_table(runs: list[Run], keys: list[str]) -> str:
 
 def layer_table(runs: list[Run], keys: list[str]) -> str:
     """A markdown table of the masked configurations' final sparsity (%) per layer, and of the output bias and the
-    BatchNorm gains (the paper's Figure 4), mean over seeds."""
+    BatchNorm gains (the paper's Figure 4), mean ± std over seeds (the value alone for one seed)."""
     groups = masked_groups(runs, keys)
     if not groups:
         return ""
@@ -53,6 +53,6 @@ def layer_table(runs: list[Run], keys: list[str]) -> str:
         cells = []
         for c in cols:
             values = [v for r in members if (v := final_sparsity(r, c)) is not None]
-            cells.append(f"{statistics.fmean(values):.1f}" if values else "-")
+            cells.append(_spread(values, 1) if values else "-")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
