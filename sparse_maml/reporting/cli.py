@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .plots import plot_adaptation_by_layer, plot_final_layers, plot_layer_curves, plot_network_curves, plot_versus
 from .runs import find_runs, varying_keys
-from .tables import layer_table, summary_table
+from .tables import adaptation_table, layer_table, summary_table
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> None:
     layers = layer_table(runs, keys)
     if layers:
         table += "\n\nFinal update sparsity (%) per layer, output bias and BatchNorm gains:\n\n" + layers
+    adaptation = adaptation_table(runs, keys)
+    if adaptation:
+        table += "\n\nThe inner loop's change per layer at the last validation, ‖φ_K − θ‖ / ‖θ‖ (%):\n\n" + adaptation
     (args.out / "summary.md").write_text(table + "\n")
     print(f"{len(runs)} runs; varying: {', '.join(keys) or 'nothing but the seed'}")
     print(table)

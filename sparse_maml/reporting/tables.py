@@ -56,3 +56,26 @@ def layer_table(runs: list[Run], keys: list[str]) -> str:
             cells.append(_spread(values, 1) if values else "-")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def adaptation_table(runs: list[Run], keys: list[str]) -> str:
+    """A markdown table of the inner loop's relative change per layer at the last validation, ‖φ_K − θ‖ / ‖θ‖ in %,
+    mean ± std over seeds, one row per configuration that logged it (where each method adapts)."""
+    groups: dict[str, list[Run]] = defaultdict(list)
+    for r in sorted(runs, key=lambda r: [sortable(r.config.get(k)) for k in keys]):
+        if r.history.get("adaptation"):
+            groups[", ".join([r.algorithm] + [f"{k.split('.')[-1]}={r.config.get(k)}" for k in keys])].append(r)
+    if not groups:
+        return ""
+    layers = list(
+        dict.fromkeys(la for rs in groups.values() for r in rs for la in r.history["adaptation"][-1]["layers"])
+    )
+    lines = [
+        "| configuration | seeds | " + " | ".join(la.removeprefix("body.") for la in layers) + " |",
+        "|" + "---|" * (2 + len(layers)),
+    ]
+    for label, members in sorted(groups.items()):
+        last = [r.history["adaptation"][-1]["layers"] for r in members]
+        cells = [_spread([100 * a.get(la, 0.0) for a in last], 2) for la in layers]
+        lines.append(f"| {label} | {len(members)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

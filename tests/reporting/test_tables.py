@@ -1,0 +1,19 @@
+"""Markdown tables of finished runs."""
+
+from sparse_maml.reporting.runs import find_runs
+from sparse_maml.reporting.tables import adaptation_table
+
+
+def test_adaptation_table_last_validation_mean_and_std_over_seeds(sweep):
+    runs = find_runs([sweep])
+    assert adaptation_table(runs, ["algo.inner_steps"]) == ""  # nothing logged
+    for run in runs:  # an earlier validation, then the last: head 10% + 10 points per seed, body not adapted
+        last = {"body.block1.conv": 0.0, "head": 0.1 + 0.1 * run.seed}
+        run.history["adaptation"] = [
+            {"step": 10, "layers": {"body.block1.conv": 0.5, "head": 0.5}},
+            {"step": 20, "layers": last},
+        ]
+    table = adaptation_table(runs, ["algo.inner_steps"]).splitlines()
+    assert table[0] == "| configuration | seeds | block1.conv | head |"
+    assert "| sparse_maml, inner_steps=25 | 2 | 0.00 ± 0.00 | 15.00 ± 7.07 |" in table
+    assert len(table) == 2 + 4  # two algorithms x two K
