@@ -91,4 +91,4 @@ def load_learner(ckpt_path: str | Path, map_location: str | torch.device = "cpu"
     path = Path(ckpt_path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    return Learner(MetaLearner.load_from_checkpoint(path, map_location=map_location))
+    return Learner(MetaLearner.from_checkpoint(path, map_location=map_location))

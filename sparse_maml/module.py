@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,11 +16,14 @@ from pytorch_lightning.trainer.states import TrainerFn
 from torch import Tensor
 from torchmetrics import CatMetric, MeanMetric
 
-from .algorithms import build_algorithm
+from .algorithms import REGISTRY, build_algorithm
 from .algorithms.evaluation import Evaluation
+from .checkpoint_io import read_checkpoint_entry
 from .data import augment
 from .models import build_backbone
 
+#: The algorithms' own options (``build_algorithm``'s ``options``); None: the algorithm's default.
+ALGORITHM_OPTIONS = ("mask_init_sparsity", "mask_init", "mask_kaiming", "m_init", "adapt_bn")
 #: outer-loop optimisers by name; SGD as the official code runs it (``--momentum`` 0.9, Nesterov)
 OPTIMIZERS = {
     "adam": lambda params, lr: torch.optim.Adam(params, lr=lr),
@@ -108,6 +113,16 @@ class MetaLearner(pl.LightningModule):
         self.test_episode_accuracies: list[float] = []
         self.best_val_acc: float | None = None
         self._rng_to_restore: dict[str, Any] | None = None
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, map_location: str | torch.device = "cpu") -> MetaLearner:
+        """``load_from_checkpoint``, also for checkpoints from when every algorithm stored the masked algorithms'
+        options (``mask_init_sparsity=0.5`` for MAML, say): the options its algorithm does not take are dropped."""
+        hparams = read_checkpoint_entry(path, "hyper_parameters", {})
+        algorithm = REGISTRY.get(hparams.get("algorithm", ""))
+        accepted = inspect.signature(algorithm).parameters if algorithm else ALGORITHM_OPTIONS
+        unused = {k: None for k in ALGORITHM_OPTIONS if k not in accepted and hparams.get(k) is not None}
+        return cls.load_from_checkpoint(path, map_location=map_location, **unused)
 
     @property
     def last_good_checkpoint(self) -> str | None:

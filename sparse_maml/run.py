@@ -87,7 +87,7 @@ def _evaluate(cfg: DictConfig) -> dict[str, Any]:
     ckpt = Path(cfg.ckpt_path)
     if not ckpt.exists():
         raise CheckpointNotFoundError(f"ckpt_path={ckpt} does not exist")
-    module = MetaLearner.load_from_checkpoint(ckpt, map_location="cpu")
+    module = MetaLearner.from_checkpoint(ckpt, map_location="cpu")
     if cfg.get("inner_steps_test"):
         module.inner_steps_test = int(cfg.inner_steps_test)
     # The checkpoint's own normalisation, so that the model sees inputs on the scale it was trained on.

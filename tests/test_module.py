@@ -1,5 +1,5 @@
 """MetaLearner's outer loop options: the optimisers (Adam or the official code's Nesterov SGD) and the clamp of
-theta's meta-gradient, through one real training step."""
+theta's meta-gradient, through one real training step; and checkpoints written by earlier versions."""
 
 import pytest
 import pytorch_lightning as pl
@@ -50,3 +50,23 @@ def test_optimisers_adam_or_nesterov_sgd():
     assert isinstance(mask, torch.optim.SGD)
     with pytest.raises(ValueError, match="algo.outer_optimizer='rmsprop'"):
         learner(outer_optimizer="rmsprop")
+
+
+def test_from_checkpoint_drops_options_the_algorithm_does_not_take(tmp_path):
+    module = MetaLearner(algorithm="fomaml", backbone_kwargs={"hidden": 4}, in_channels=1, image_size=16, n_way=3)
+    hparams = dict(module.hparams) | {"mask_init_sparsity": 0.5, "mask_init": "quantile"}  # as every algorithm stored
+    path = tmp_path / "old.ckpt"
+    torch.save(
+        {"state_dict": module.state_dict(), "hyper_parameters": hparams, "pytorch-lightning_version": pl.__version__},
+        path,
+    )
+    with pytest.raises(ValueError, match="algorithm 'fomaml' has no option mask_init, mask_init_sparsity"):
+        MetaLearner.load_from_checkpoint(path)
+    loaded = MetaLearner.from_checkpoint(path)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), module.state_dict().values()))
+    # a masked algorithm keeps its own options
+    masked = MetaLearner(algorithm="sparse_maml", backbone_kwargs={"hidden": 4}, in_channels=1, image_size=16,
+                         n_way=3, mask_init_sparsity=0.25)  # fmt: skip
+    trainer_like = {"state_dict": masked.state_dict(), "hyper_parameters": dict(masked.hparams)}
+    torch.save(trainer_like | {"pytorch-lightning_version": pl.__version__}, path)
+    assert MetaLearner.from_checkpoint(path).algo.mask_init_sparsity == 0.25
