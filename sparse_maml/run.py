@@ -107,6 +107,7 @@ def _evaluate(cfg: DictConfig) -> dict[str, Any]:
         inference_mode=False,
         enable_checkpointing=False,
         default_root_dir=cfg.paths.output_dir,
+        callbacks=[hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values()],
     )
     trainer.test(module, datamodule=dm, verbose=False)
     results = results_of(trainer, module, dm, str(ckpt))

@@ -7,6 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from sparse_maml.algorithms import ALGORITHMS
+from sparse_maml.callbacks import CPUThreads
 from sparse_maml.data import EpisodicDataModule
 from sparse_maml.module import MetaLearner
 from sparse_maml.run import build_module
@@ -97,6 +98,9 @@ def test_eval_config_composes():
     cfg = compose_config(["ckpt_path=x.ckpt", "data=omniglot"], name="eval")
     assert cfg.num_test_tasks == 300 and cfg.data.dataset == "omniglot"
     assert compose_config(["ckpt_path=x.ckpt"], name="eval").get("data") is None
+    # evaluate.py sets PyTorch's threads as train.py does (one definition, conf/callbacks/cpu_threads.yaml)
+    [threads] = [hydra.utils.instantiate(c) for c in cfg.callbacks.values()]
+    assert isinstance(threads, CPUThreads) and "cpu_threads" in compose_config([]).callbacks
 
 
 def test_invalid_override_is_a_clear_error():
