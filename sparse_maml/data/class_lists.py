@@ -26,6 +26,11 @@ def read_class_list(dataset: str, split: str, split_dir: str | os.PathLike | Non
             f"no class list for split {split!r} of {dataset}: {path} does not exist (lists there: {have or 'none'}); "
             f"use a split that has one, or pass split_dir=<folder holding {split}.json>"
         )
+    return read_json_list(path)
+
+
+def read_json_list(path: Path) -> list[Any]:
+    """The non-empty JSON list of classes in ``path``, each listed once; DatasetError naming the file otherwise."""
     try:
         classes = json.loads(path.read_text())
     except (OSError, ValueError) as e:

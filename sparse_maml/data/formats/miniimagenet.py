@@ -18,12 +18,12 @@ data gives the same class ids (and episodes) whichever layout it is read from. S
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..class_lists import read_json_list
 from ..errors import DatasetError
 from ..images import as_size, decode_images, resize_images
 from ..pickles import read_pickle
@@ -108,13 +108,7 @@ def _load_hdf5(data_path: Path, labels_path: Path) -> tuple[torch.Tensor, torch.
         import h5py
     except ImportError as e:
         raise DatasetError("reading torchmeta's hdf5 files needs h5py: pip install 'sparse-maml[hdf5]'") from e
-    try:
-        names = json.loads(labels_path.read_text())
-    except (OSError, ValueError) as e:
-        raise DatasetError(f"cannot read the class list {labels_path}: {e}") from e
-    if not isinstance(names, list) or not names:
-        raise DatasetError(f"{labels_path} must hold a non-empty JSON list of class names")
-    names = sorted(str(n) for n in names)
+    names = sorted(str(n) for n in read_json_list(labels_path))
     try:
         with h5py.File(data_path, "r") as f:
             group = f["datasets"]
