@@ -99,6 +99,18 @@ def test_seeds_pool_and_other_keys_split(tmp_path):
     assert (tmp_path / "out" / "differences.png").stat().st_size > 0
 
 
+def test_labels_leave_out_an_option_only_one_algorithm_has(tmp_path):
+    for name, algo, mask_lr in (("s", "sparse_maml", 1e-3), ("m", "fomaml", None), ("s2", "sparse_maml", 7.5e-3)):
+        run = fake_run(tmp_path / name, algo, 0, BASE)
+        if mask_lr is not None:  # as train.py writes it: mask_lr exists for the masked algorithms only
+            config = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
+            config["algo"]["mask_lr"] = mask_lr
+            (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    assert [g.label for g in group_runs(find_runs([tmp_path / "s", tmp_path / "m"]))] == ["fomaml", "sparse_maml"]
+    labels = [g.label for g in group_runs(find_runs([tmp_path]))]
+    assert labels == ["fomaml", "sparse_maml, mask_lr=0.001", "sparse_maml, mask_lr=0.0075"]
+
+
 def test_groups_without_shared_seeds_use_all_their_seeds(tmp_path):
     for seed in (0, 1):
         fake_run(tmp_path / f"a{seed}", "sparse_maml", seed, [b + 0.02 * seed for b in BASE])
