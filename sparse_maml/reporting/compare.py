@@ -252,16 +252,22 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument(
         "--out", type=Path, default=Path("comparison"), help="folder for comparison.md and differences.png"
     )
-    parser.add_argument("--against", metavar="TEXT", help="only the pairs whose B group's label contains TEXT")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--against", metavar="TEXT", help="only the pairs whose B group's label contains TEXT")
+    which.add_argument("--of", metavar="TEXT", help="only the pairs whose A group's label contains TEXT")
     args = parser.parse_args(argv)
     groups = group_runs(find_runs(args.runs))
-    if args.against:
-        refs = [g for g in groups if args.against in g.label]
+    if args.against or args.of:
+        flag, text = ("--against", args.against) if args.against else ("--of", args.of)
+        refs = [g for g in groups if text in g.label]
         if not refs:
-            parser.error(
-                f"--against {args.against}: no group's label contains it ({'; '.join(g.label for g in groups)})"
-            )
-        pairs = [compare_pair(a, b) for b in refs for a in groups if a not in refs]
+            parser.error(f"{flag} {text}: no group's label contains it ({'; '.join(g.label for g in groups)})")
+        others = [g for g in groups if g not in refs]
+        pairs = (
+            [compare_pair(a, b) for b in refs for a in others]
+            if args.against
+            else [compare_pair(a, b) for a in refs for b in others]
+        )
     else:
         pairs = [compare_pair(a, b) for a, b in itertools.combinations(groups, 2)]
     text = report(groups, pairs)

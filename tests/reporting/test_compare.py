@@ -122,6 +122,8 @@ def test_groups_without_shared_seeds_use_all_their_seeds(tmp_path):
     assert pair.note == "no shared seed: each group averaged over all its seeds"
     text = main([str(tmp_path), "--against", "fomaml", "--out", str(tmp_path / "out")])
     assert [c[0] for c in cells(text)] == ["fomaml", "sparse_maml", "sparse_maml − fomaml"]
+    text = main([str(tmp_path), "--of", "fomaml", "--out", str(tmp_path / "out")])
+    assert [c[0] for c in cells(text)] == ["fomaml", "sparse_maml", "fomaml − sparse_maml"]
 
 
 def cells(markdown):
@@ -140,6 +142,8 @@ def test_bad_input(tmp_path):
         group_runs(find_runs([tmp_path / "x"]))
     with pytest.raises(SystemExit):
         main([str(tmp_path / "y"), "--against", "nothing", "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "y"), "--against", "fomaml", "--of", "fomaml", "--out", str(tmp_path / "out")])
     other = fake_run(tmp_path / "y" / "b", "fomaml", 1, BASE)
     write_episodes(other, BASE, {"num_tasks": N}, [f"elsewhere-{i}" for i in range(N)])  # e.g. the data changed
     with pytest.raises(ValueError, match="the seeds of fomaml were tested on no common episode"):
