@@ -225,7 +225,7 @@ def report(groups: list[Group], pairs: list[Pair]) -> str:
 
 def plot_differences(pairs: list[Pair], path: Path) -> Path:
     """A - B in points with its 95% CI over episodes, one row per pair; unpaired (flagged) pairs as grey crosses."""
-    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.4 * len(pairs)))
+    fig, ax = plt.subplots(figsize=(7.5, 1.5 + 0.4 * len(pairs)))
     for y, p in enumerate(pairs):
         if p.paired:
             ax.errorbar(100 * p.diff.mean, y, xerr=100 * p.diff.ci95, fmt="o", color="C0", capsize=3)
@@ -237,7 +237,7 @@ def plot_differences(pairs: list[Pair], path: Path) -> Path:
     ax.invert_yaxis()
     ax.set(
         xlabel="test accuracy difference A − B (points)",
-        title="paired differences, 95% CI over episodes (dots: seeds; ×: different episodes, unpaired)",
+        title="paired differences, 95% CI over episodes\n(dots: seeds; ×: different episodes, unpaired)",
     )
     ax.title.set_fontsize(9)
     fig.tight_layout()
