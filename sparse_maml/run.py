@@ -107,7 +107,7 @@ def _evaluate(cfg: DictConfig) -> dict[str, Any]:
         inference_mode=False,
         enable_checkpointing=False,
         default_root_dir=cfg.paths.output_dir,
-        callbacks=[hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values()],
+        callbacks=build_callbacks(cfg),
     )
     trainer.test(module, datamodule=dm, verbose=False)
     results = results_of(trainer, module, dm, str(ckpt))
@@ -155,7 +155,7 @@ def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
     """The configured callbacks; ``trainer.enable_progress_bar=false`` alone is enough to silence the bar."""
     group = cfg.get("callbacks") or {}
     callbacks = [hydra.utils.instantiate(c) for c in group.values() if c is not None and "_target_" in c]
-    if not cfg.trainer.get("enable_progress_bar", True):
+    if not (cfg.get("trainer") or {}).get("enable_progress_bar", True):  # evaluate.py's config has no trainer
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     return callbacks
 

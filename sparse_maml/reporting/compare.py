@@ -121,7 +121,7 @@ def _labelling_keys(configs: list[tuple[str, dict[str, Any]]]) -> list[str]:
     keys = []
     for k in sorted(set().union(*(c for _, c in configs)) - {"algo.name"}):
         values = {json.dumps(c[k], default=str) for _, c in configs if k in c}
-        partly = any(len({k in c for a, c in configs if a == algo}) > 1 for algo, _ in configs)
+        partly = any(len({k in c for a, c in configs if a == algo}) > 1 for algo in {a for a, _ in configs})
         if len(values) > 1 or partly:
             keys.append(k)
     return keys

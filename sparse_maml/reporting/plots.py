@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .runs import Run, curve_groups, final_sparsity, masked_groups, mean_std, sortable  # noqa: E402
+from .runs import Run, adaptation_groups, curve_groups, final_sparsity, masked_groups, mean_std, sortable  # noqa: E402
 
 
 def _save(fig: plt.Figure, path: Path, dpi: int = 100) -> Path:
@@ -66,10 +66,7 @@ def plot_training_curves(history: dict[str, Any], path: Path, title: str = "") -
 def plot_adaptation_by_layer(runs: list[Run], keys: list[str], out: Path) -> Path | None:
     """The inner loop's relative change per layer at the last validation, one line per configuration (every
     algorithm on one axis: where each adapts; mean ± std over seeds)."""
-    groups: dict[str, list[Run]] = defaultdict(list)
-    for r in sorted(runs, key=lambda r: [sortable(r.config.get(k)) for k in keys]):
-        if r.history.get("adaptation"):
-            groups[", ".join([r.algorithm] + [f"{k.split('.')[-1]}={r.config.get(k)}" for k in keys])].append(r)
+    groups = adaptation_groups(runs, keys)
     if not groups:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,13 +84,23 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def masked_groups(runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:
-    """The runs that have a mask (sparsity logged), grouped by algorithm and varying keys: label -> runs."""
+def _groups(runs: list[Run], keys: list[str], keep: Callable[[Run], Any]) -> dict[str, list[Run]]:
+    """The runs for which ``keep`` is true, grouped by algorithm and varying keys: label -> runs."""
     groups: dict[str, list[Run]] = defaultdict(list)
     for r in sorted(runs, key=lambda r: [sortable(r.config.get(k)) for k in keys]):
-        if r.history.get("sparsity") or "network" in r.results.get("sparsity", {}):
+        if keep(r):
             groups[", ".join([r.algorithm] + [f"{k.split('.')[-1]}={r.config.get(k)}" for k in keys])].append(r)
     return groups
+
+
+def masked_groups(runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:
+    """The runs that have a mask (sparsity logged), grouped by algorithm and varying keys: label -> runs."""
+    return _groups(runs, keys, lambda r: r.history.get("sparsity") or "network" in r.results.get("sparsity", {}))
+
+
+def adaptation_groups(runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:
+    """The runs with the inner loop's change per layer logged (history.json), grouped as ``masked_groups``."""
+    return _groups(runs, keys, lambda r: r.history.get("adaptation"))
 
 
 def curve_groups(runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:

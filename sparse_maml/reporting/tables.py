@@ -6,7 +6,7 @@ import json
 import statistics
 from collections import defaultdict
 
-from .runs import Run, final_sparsity, masked_groups, mean_std, sortable
+from .runs import Run, adaptation_groups, final_sparsity, masked_groups, mean_std, sortable
 
 
 def _spread(values: list[float], digits: int) -> str:
@@ -61,10 +61,7 @@ def layer_table(runs: list[Run], keys: list[str]) -> str:
 def adaptation_table(runs: list[Run], keys: list[str]) -> str:
     """A markdown table of the inner loop's relative change per layer at the last validation, ‖φ_K − θ‖ / ‖θ‖ in %,
     mean ± std over seeds, one row per configuration that logged it (where each method adapts)."""
-    groups: dict[str, list[Run]] = defaultdict(list)
-    for r in sorted(runs, key=lambda r: [sortable(r.config.get(k)) for k in keys]):
-        if r.history.get("adaptation"):
-            groups[", ".join([r.algorithm] + [f"{k.split('.')[-1]}={r.config.get(k)}" for k in keys])].append(r)
+    groups = adaptation_groups(runs, keys)
     if not groups:
         return ""
     layers = list(
