@@ -9,6 +9,11 @@ t-test over episodes; beside it each shared seed's own difference and, with two 
 t-test over seeds. The t-test over episodes treats the trained models as fixed: training noise shows in the
 seed columns. p-values are not corrected for the number of pairs. Pairs without common episodes are flagged and get
 only the difference of their means. Writes ``comparison.md`` and ``differences.png`` (A - B with its CI per pair).
+
+``--same KEY`` keeps the pairs whose groups agree on KEY (sparse-MAML - MAML at each inner lr:
+``--of sparse_maml --same inner_lr``), and adds how A - B changes between two such settings: for two pairs of the
+same two algorithms, (A - B) - (A' - B') per shared episode, averaged over the seeds all four groups share, with its
+95% CI and paired t-test (the interaction: does the gap grow with K?).
 """
 
 from __future__ import annotations
@@ -68,6 +73,8 @@ def _seed(run: Run) -> Any:
 @dataclass
 class Group:
     label: str
+    algorithm: str
+    config: dict[str, Any]
     order: list[Any] = field(default_factory=list)  # sorts groups by algorithm, then by the varying keys' values
     runs: dict[Any, Run] = field(default_factory=dict)  # seed -> run
     accs: dict[Any, dict[str, float]] = field(default_factory=dict)  # seed -> {episode key: accuracy}
@@ -97,6 +104,8 @@ def group_runs(runs: list[Run]) -> list[Group]:
         parts = [f"{n}={cfg[k]}" for k, n in zip(keys, names) if cfg.get(k) is not None]
         group = Group(
             ", ".join([members[0].algorithm, *parts]),
+            members[0].algorithm,
+            cfg,
             [members[0].algorithm, *map(sortable, (cfg.get(k) for k in keys))],
         )
         for r in members:
@@ -148,6 +157,7 @@ class Pair:
     diff: Estimate  # over episodes, in accuracy units
     per_seed: list[float]
     note: str
+    episodes: dict[str, float] = field(default_factory=dict)  # episode key -> A - B averaged over the shared seeds
 
     @property
     def paired(self) -> bool:
@@ -174,7 +184,57 @@ def compare_pair(a: Group, b: Group) -> Pair:
         notes.append(f"{len(keys)} of {max(len(keys_a), len(keys_b))} episodes shared")
     diffs = [x - y for x, y in zip(a.per_episode(seeds_a, keys), b.per_episode(seeds_b, keys))]
     per_seed = [statistics.fmean(a.accs[s][k] - b.accs[s][k] for k in keys) for s in shared]
-    return Pair(a, b, shared, estimate(diffs), per_seed, "; ".join(notes))
+    return Pair(a, b, shared, estimate(diffs), per_seed, "; ".join(notes), dict(zip(keys, diffs)))
+
+
+def matching_key(groups: list[Group], key: str) -> str:
+    """The config key ``key`` names: itself or the one key ending in ``.key``; ValueError naming the candidates."""
+    names = sorted(set().union(*(g.config for g in groups)))
+    found = [k for k in names if k == key] or [k for k in names if k.endswith("." + key)]
+    if len(found) != 1:
+        what = "matches no config key" if not found else f"is ambiguous: {', '.join(found)}"
+        raise ValueError(f"--same {key} {what}; give the full dotted key (e.g. algo.inner_lr)")
+    return found[0]
+
+
+def same(pairs: list[Pair], key: str) -> list[Pair]:
+    """The pairs whose two groups set ``key`` to the same value."""
+    return [p for p in pairs if p.a.config.get(key) == p.b.config.get(key)]
+
+
+@dataclass
+class Change:
+    """How A - B changes between two settings: (A - B of ``p``) - (A - B of ``q``), per shared episode."""
+
+    p: Pair
+    q: Pair
+    diff: Estimate
+
+
+def changes(pairs: list[Pair]) -> list[Change]:
+    """For every two paired pairs of the same two algorithms: the later pair's per-episode differences minus the
+    earlier's (pairs come in the groups' order: for a numeric key, the larger value minus the smaller), over the
+    episodes both share. Each pair's differences are averaged over its own shared seeds."""
+    out = []
+    for p, q in itertools.combinations([p for p in pairs if p.paired], 2):
+        if (p.a.algorithm, p.b.algorithm) != (q.a.algorithm, q.b.algorithm):
+            continue
+        keys = [k for k in q.episodes if k in p.episodes]
+        if keys:
+            out.append(Change(q, p, estimate([q.episodes[k] - p.episodes[k] for k in keys])))
+    return out
+
+
+def change_row(c: Change, key: str) -> list[str]:
+    d = c.diff
+    return [
+        f"{c.p.a.algorithm} − {c.p.b.algorithm}",
+        f"{key.split('.')[-1]}={c.p.a.config.get(key)} minus {key.split('.')[-1]}={c.q.a.config.get(key)}",
+        str(d.n),
+        f"{100 * d.mean:+.2f}",
+        f"{100 * d.ci95:.2f}",
+        f"{d.p:.3g}",
+    ]
 
 
 def pair_row(p: Pair) -> list[str]:
@@ -200,8 +260,8 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
     )
 
 
-def report(groups: list[Group], pairs: list[Pair]) -> str:
-    """The markdown of ``comparison.md``."""
+def report(groups: list[Group], pairs: list[Pair], key: str | None = None) -> str:
+    """The markdown of ``comparison.md``; with ``key`` (``--same``), the changes of A - B between its values."""
     head = ["group", "seeds", "episodes", "test acc (%)", "± 95% CI over episodes", "± std over seeds"]
     pair_head = [
         "A − B",
@@ -220,7 +280,17 @@ def report(groups: list[Group], pairs: list[Pair]) -> str:
         + "\n\nPaired differences over the shared test episodes (accuracy averaged over the shared seeds); "
         "two-sided paired t-tests, not corrected for the number of pairs:\n\n"
         + _table(pair_head, [pair_row(p) for p in pairs])
+        + (_changes_text(pairs, key) if key else "")
     )
+
+
+def _changes_text(pairs: list[Pair], key: str) -> str:
+    rows = [change_row(c, key) for c in changes(pairs)]
+    if not rows:
+        return ""
+    head = ["A − B", "change between", "shared episodes", "change (points)", "± 95% CI", "p (paired t, episodes)"]
+    intro = f"How A − B changes with {key} (the difference of the per-episode differences):"
+    return f"\n\n{intro}\n\n{_table(head, rows)}"
 
 
 def plot_differences(pairs: list[Pair], path: Path) -> Path:
@@ -255,8 +325,17 @@ def main(argv: list[str] | None = None) -> str:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--against", metavar="TEXT", help="only the pairs whose B group's label contains TEXT")
     which.add_argument("--of", metavar="TEXT", help="only the pairs whose A group's label contains TEXT")
+    parser.add_argument(
+        "--same", metavar="KEY", help="only the pairs whose groups agree on KEY (e.g. inner_lr), and A − B's changes"
+    )
     args = parser.parse_args(argv)
     groups = group_runs(find_runs(args.runs))
+    key = None
+    if args.same:
+        try:
+            key = matching_key(groups, args.same)
+        except ValueError as e:
+            parser.error(str(e))
     if args.against or args.of:
         flag, text = ("--against", args.against) if args.against else ("--of", args.of)
         refs = [g for g in groups if text in g.label]
@@ -270,7 +349,9 @@ def main(argv: list[str] | None = None) -> str:
         )
     else:
         pairs = [compare_pair(a, b) for a, b in itertools.combinations(groups, 2)]
-    text = report(groups, pairs)
+    if key:
+        pairs = same(pairs, key)
+    text = report(groups, pairs, key)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "comparison.md").write_text(text + "\n")
     print(text)

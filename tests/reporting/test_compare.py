@@ -126,6 +126,23 @@ def test_groups_without_shared_seeds_use_all_their_seeds(tmp_path):
     assert [c[0] for c in cells(text)] == ["fomaml", "sparse_maml", "fomaml − sparse_maml"]
 
 
+def test_same_keeps_matched_pairs_and_recovers_the_change_of_the_gap(tmp_path):
+    # sparse-MAML - MAML is 5 points (up to NOISE) at lr 0.1 and 15 points at lr 0.3: the gap grows by 10 points.
+    for lr, gap in ((0.1, [0.05 + e for e in NOISE]), (0.3, [0.15] * N)):
+        fake_run(tmp_path / f"s{lr}", "sparse_maml", 0, [b + g for b, g in zip(BASE, gap)], lr=lr)
+        fake_run(tmp_path / f"m{lr}", "fomaml", 0, BASE, lr=lr)
+    text = main([str(tmp_path), "--of", "sparse_maml", "--same", "inner_lr", "--out", str(tmp_path / "out")])
+    rows = {c[0]: c[1:] for c in cells(text)}
+    assert "sparse_maml, inner_lr=0.1 − fomaml, inner_lr=0.3" not in rows
+    assert rows["sparse_maml, inner_lr=0.1 − fomaml, inner_lr=0.1"][2] == "+5.00"
+    assert rows["sparse_maml, inner_lr=0.3 − fomaml, inner_lr=0.3"][2] == "+15.00"
+    change = rows["sparse_maml − fomaml"]
+    ci = 2.262157 * statistics.stdev(NOISE) / math.sqrt(N)
+    assert change[:4] == ["inner_lr=0.3 minus inner_lr=0.1", str(N), "+10.00", f"{100 * ci:.2f}"]
+    with pytest.raises(SystemExit):
+        main([str(tmp_path), "--same", "no_such_key", "--out", str(tmp_path / "out")])
+
+
 def cells(markdown):
     """The cells of every table row but the header and rule lines."""
     rows = [line.strip("|").split(" | ") for line in markdown.splitlines() if line.startswith("| ")]
