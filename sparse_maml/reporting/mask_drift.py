@@ -1,0 +1,94 @@
+"""How each mask entry of one parameter moved in training: ``python -m sparse_maml.reporting.mask_drift RUN_DIR ...
+--param head.bias``.
+
+A weight is frozen where its mask logit is below zero (update sparsity is the fraction below zero), so an entry
+that rises moves towards "update". The final logits are the tested checkpoint's (``checkpoint`` in ``results.json``);
+the initial ones are rebuilt as train.py makes them, from the checkpoint's hyperparameters and the run's seed
+(``seed_everything``, then the module). The run's checkpoints are needed, which committed run folders leave out.
+Masks that get no gradient (a conv bias before BatchNorm) end where they started, which checks the rebuild.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from ..checkpoint_io import read_checkpoint_entry
+from ..module import MetaLearner
+
+
+@dataclass
+class Drift:
+    """One run's mask logits of one parameter before and after training, flattened: ``initial``, ``final`` [n]."""
+
+    run: Path
+    initial: torch.Tensor
+    final: torch.Tensor
+
+    @property
+    def towards_update(self) -> int:
+        """How many entries rose."""
+        return int((self.final > self.initial).sum())
+
+    def row(self) -> list[str]:
+        moved = self.final - self.initial
+        fmt = lambda t: " ".join(f"{x:+.2f}" for x in t.tolist())  # noqa: E731
+        frozen = lambda t: f"{int((t < 0).sum())} of {t.numel()}"  # noqa: E731
+        return [
+            self.run.name,
+            fmt(self.initial),
+            fmt(self.final),
+            f"{self.towards_update} of {moved.numel()}",
+            f"{moved.mean():+.3f}",
+            f"{frozen(self.initial)} → {frozen(self.final)}",
+        ]
+
+
+def tested_checkpoint(run: Path) -> Path:
+    """The checkpoint ``run`` was tested with; FileNotFoundError naming it when it is not there."""
+    checkpoint = Path(json.loads((run / "results.json").read_text())["checkpoint"])
+    if not checkpoint.exists():
+        raise FileNotFoundError(f"{run}: its tested checkpoint {checkpoint} is missing (mask_drift needs it)")
+    return checkpoint
+
+
+def mask_drift(run: Path, param: str) -> Drift:
+    """The mask logits of backbone parameter ``param`` (e.g. ``head.bias``) at initialisation and in the tested
+    checkpoint of ``run``."""
+    checkpoint = tested_checkpoint(run)
+    hparams = dict(read_checkpoint_entry(checkpoint, "hyper_parameters", {}))
+    pl.seed_everything(hparams["config"]["seed"], workers=True, verbose=False)
+    module = MetaLearner(**hparams)  # what build_module makes after train.py's seed_everything
+    masks = module.algo.meta_parameters()
+    if param not in masks:
+        raise KeyError(f"{run}: no mask for {param!r}; the masked parameters are {', '.join(masks)}")
+    initial = masks[param].detach().clone().flatten()
+    module.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"])
+    return Drift(run, initial, module.algo.meta_parameters()[param].detach().flatten())
+
+
+def main(argv: list[str] | None = None) -> str:
+    prog = "python -m sparse_maml.reporting.mask_drift"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="finished run folders (with their checkpoints)")
+    parser.add_argument("--param", default="head.bias", help="the backbone parameter whose mask to read")
+    args = parser.parse_args(argv)
+    drifts = [mask_drift(r, args.param) for r in args.runs]
+    head = ["run", "initial m", "final m", "rose (towards update)", "mean change", "frozen"]
+    rows = [head, ["---"] * len(head), *(d.row() for d in drifts)]
+    moved = torch.cat([d.final - d.initial for d in drifts])
+    text = "\n".join("| " + " | ".join(r) + " |" for r in rows) + (
+        f"\n\n{args.param}: {sum(d.towards_update for d in drifts)} of {moved.numel()} entries rose, "
+        f"by {moved.mean():+.3f} on average (min {moved.min():+.3f}, max {moved.max():+.3f})"
+    )
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()

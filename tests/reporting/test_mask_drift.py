@@ -1,0 +1,39 @@
+"""mask_drift on a short training run: the rebuilt initial masks are train.py's."""
+
+import json
+
+import pytest
+import torch
+
+from sparse_maml.reporting.mask_drift import main, mask_drift
+from sparse_maml.run import train
+
+from ..app_helpers import TINY, compose_config
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("drift") / "run"
+    train(compose_config([*TINY, "algo=sparse_maml", "algo.mask_lr=0.05", "logger=none"], output_dir=path))
+    return path
+
+
+def test_rebuilt_initial_masks_are_the_trained_ones_where_nothing_moves_them(run):
+    # A conv bias before BatchNorm gets no gradient: its mask must come back exactly as it started.
+    still = mask_drift(run, "body.block1.conv.bias")
+    assert still.initial.numel() == still.final.numel() > 0
+    assert torch.equal(still.initial, still.final)
+    moved = mask_drift(run, "head.weight")
+    assert not torch.equal(moved.initial, moved.final)
+    assert 0 < moved.towards_update < moved.initial.numel()
+    text = main([str(run), "--param", "head.weight"])
+    assert f"{moved.towards_update} of {moved.initial.numel()} entries rose" in text
+
+
+def test_clear_errors(run, tmp_path):
+    with pytest.raises(KeyError, match="no mask for 'head.gain'"):
+        mask_drift(run, "head.gain")
+    results = json.loads((run / "results.json").read_text())
+    (tmp_path / "results.json").write_text(json.dumps({**results, "checkpoint": str(tmp_path / "gone.ckpt")}))
+    with pytest.raises(FileNotFoundError, match="gone.ckpt is missing"):
+        mask_drift(tmp_path, "head.bias")
