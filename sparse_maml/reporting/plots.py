@@ -70,7 +70,7 @@ def plot_adaptation_by_layer(runs: list[Run], keys: list[str], out: Path) -> Pat
     if not groups:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4))
-    for label, members in sorted(groups.items()):
+    for label, members in groups.items():
         layers = list(members[0].history["adaptation"][-1]["layers"])
         stats = [mean_std([r.history["adaptation"][-1]["layers"].get(layer, 0.0) for r in members]) for layer in layers]
         names = [layer.removeprefix("body.") for layer in layers]

@@ -85,9 +85,10 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def _groups(runs: list[Run], keys: list[str], keep: Callable[[Run], Any]) -> dict[str, list[Run]]:
-    """The runs for which ``keep`` is true, grouped by algorithm and varying keys: label -> runs."""
+    """The runs for which ``keep`` is true, grouped by algorithm and varying keys: label -> runs, in the order of
+    the algorithm's name, then of each key's values (numbers in numeric order)."""
     groups: dict[str, list[Run]] = defaultdict(list)
-    for r in sorted(runs, key=lambda r: [sortable(r.config.get(k)) for k in keys]):
+    for r in sorted(runs, key=lambda r: [r.algorithm, *(sortable(r.config.get(k)) for k in keys)]):
         if keep(r):
             groups[", ".join([r.algorithm] + [f"{k.split('.')[-1]}={r.config.get(k)}" for k in keys])].append(r)
     return groups

@@ -71,7 +71,7 @@ def adaptation_table(runs: list[Run], keys: list[str]) -> str:
         "| configuration | seeds | " + " | ".join(la.removeprefix("body.") for la in layers) + " |",
         "|" + "---|" * (2 + len(layers)),
     ]
-    for label, members in sorted(groups.items()):
+    for label, members in groups.items():
         last = [r.history["adaptation"][-1]["layers"] for r in members]
         cells = [_spread([100 * a.get(la, 0.0) for a in last], 2) for la in layers]
         lines.append(f"| {label} | {len(members)} | " + " | ".join(cells) + " |")

@@ -17,3 +17,10 @@ def test_adaptation_table_last_validation_mean_and_std_over_seeds(sweep):
     assert table[0] == "| configuration | seeds | block1.conv | head |"
     assert "| sparse_maml, inner_steps=25 | 2 | 0.00 ± 0.00 | 15.00 ± 7.07 |" in table
     assert len(table) == 2 + 4  # two algorithms x two K
+    # by algorithm, then K in numeric order (5 before 25, which text order would reverse)
+    assert [row.split(" | ")[0] for row in table[2:]] == [
+        "| fomaml, inner_steps=5",
+        "| fomaml, inner_steps=25",
+        "| sparse_maml, inner_steps=5",
+        "| sparse_maml, inner_steps=25",
+    ]
