@@ -16,12 +16,23 @@ def _spread(values: list[float], digits: int) -> str:
 
 
 def summary_table(runs: list[Run], keys: list[str]) -> str:
-    """A markdown table: one row per configuration, test accuracy and final sparsity as mean ± std over seeds (the
-    value alone for one seed), and the mean 95% CI over test episodes."""
+    """A markdown table: one row per configuration, test accuracy and the tested checkpoint's network sparsity as
+    mean ± std over seeds (the value alone for one seed), the mean 95% CI over test episodes, the step each seed's
+    tested checkpoint comes from (its best validation) and the network sparsity at the end of training: the two
+    differ where validation peaked early."""
     groups: dict[tuple, list[Run]] = defaultdict(list)
     for r in runs:
         groups[(r.algorithm, *(json.dumps(r.config.get(k)) for k in keys))].append(r)
-    head = ["algorithm", *keys, "seeds", "test acc (%)", "95% CI (%)", "network sparsity (%)"]
+    head = [
+        "algorithm",
+        *keys,
+        "seeds",
+        "test acc (%)",
+        "95% CI (%)",
+        "network sparsity (%)",
+        "tested at step",
+        "network sparsity at the last step (%)",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     order = lambda kv: (kv[0][0], [sortable(json.loads(v)) for v in kv[0][1:]])  # noqa: E731
     for key, members in sorted(groups.items(), key=order):
@@ -31,8 +42,18 @@ def summary_table(runs: list[Run], keys: list[str]) -> str:
             100 * r.results["sparsity"]["network"] for r in members if "network" in r.results.get("sparsity", {})
         ]
         sp = _spread(sparsity, 1) if sparsity else "-"
-        lines.append("| " + " | ".join([*key, str(len(members)), acc, f"{ci:.2f}", sp]) + " |")
+        steps = "/".join(str(step) for r in members if (step := tested_step(r)) is not None) or "-"
+        last = [100 * r.history["sparsity"][-1]["network"] for r in members if r.history.get("sparsity")]
+        cells = [*key, str(len(members)), acc, f"{ci:.2f}", sp, steps, _spread(last, 1) if last else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def tested_step(r: Run) -> int | None:
+    """The step of the run's best validation accuracy (the first, as the checkpoint callback keeps it): the tested
+    checkpoint's."""
+    val = r.history.get("val") or []
+    return max(val, key=lambda v: v["acc"])["step"] if val else None
 
 
 def layer_table(runs: list[Run], keys: list[str]) -> str:

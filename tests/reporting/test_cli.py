@@ -41,7 +41,7 @@ def test_vs_restricts_the_keys(sweep, tmp_path):
     assert not list(out.glob("vs_*.png"))
     assert "| sparse_maml | 4 |" in (out / "summary.md").read_text()
     main([str(sweep / "0"), "--out", str(out)])  # one run: no spread to show
-    assert "| sparse_maml | 1 | 55.00 | 1.00 | 65.0 |" in (out / "summary.md").read_text()
+    assert "| sparse_maml | 1 | 55.00 | 1.00 | 65.0 | - | 50.0 |" in (out / "summary.md").read_text()
     with pytest.raises(SystemExit):
         main([str(sweep), "--out", str(out), "--vs", "algo.inner_lr"])  # does not vary here
 

@@ -1,7 +1,7 @@
 """Markdown tables of finished runs."""
 
 from sparse_maml.reporting.runs import find_runs
-from sparse_maml.reporting.tables import adaptation_table
+from sparse_maml.reporting.tables import adaptation_table, summary_table
 
 
 def test_adaptation_table_last_validation_mean_and_std_over_seeds(sweep):
@@ -24,3 +24,12 @@ def test_adaptation_table_last_validation_mean_and_std_over_seeds(sweep):
         "| sparse_maml, inner_steps=5",
         "| sparse_maml, inner_steps=25",
     ]
+
+
+def test_summary_names_the_tested_step_and_the_sparsity_at_the_end(sweep):
+    runs = [r for r in find_runs([sweep]) if r.algorithm == "sparse_maml" and r.config["algo.inner_steps"] == 5]
+    for run, best in zip(runs, (200, 400)):  # validation peaks at `best`, then falls: that checkpoint is tested
+        run.history["val"] = [{"step": s, "acc": 0.5 - abs(s - best) / 1000} for s in (200, 400, 600)]
+        run.history["sparsity"][-1]["network"] = 0.6 + run.seed / 10
+    row = next(line for line in summary_table(runs, ["algo.inner_steps"]).splitlines() if "sparse_maml" in line)
+    assert row.endswith("| 200/400 | 65.0 ± 7.1 |")
