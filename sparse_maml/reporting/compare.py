@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from ..episodes import read_episodes  # noqa: E402
-from .runs import IGNORED, Run, _flatten, find_runs, sortable  # noqa: E402
+from .runs import IGNORED, Run, _flatten, distinguishing_keys, find_runs, sortable  # noqa: E402
 from .stats import Estimate, estimate  # noqa: E402
 
 #: Keys that say where data lives and how a run was executed, not what it computed (the episode keys say which
@@ -95,7 +95,7 @@ def group_runs(runs: list[Run]) -> list[Group]:
     by_config: dict[str, list[Run]] = {}
     for r in runs:
         by_config.setdefault(json.dumps(configs[r.path], sort_keys=True, default=str), []).append(r)
-    keys = _labelling_keys([(r.algorithm, configs[r.path]) for r in runs])
+    keys = distinguishing_keys([(r.algorithm, configs[r.path]) for r in runs])
     short = [k.split(".")[-1] for k in keys]
     names = short if len(set(short)) == len(short) else keys
     groups = []
@@ -122,18 +122,6 @@ def group_runs(runs: list[Run]) -> list[Group]:
             raise ValueError(f"the seeds of {group.label} were tested on no common episode: {runs_of}")
         groups.append(group)
     return sorted(groups, key=lambda g: g.order)
-
-
-def _labelling_keys(configs: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    """The keys that tell configurations apart beyond their algorithm: set to two or more values, or set in some
-    runs of an algorithm and not in others (an option only one algorithm has, such as ``mask_lr``, is left out)."""
-    keys = []
-    for k in sorted(set().union(*(c for _, c in configs)) - {"algo.name"}):
-        values = {json.dumps(c[k], default=str) for _, c in configs if k in c}
-        partly = any(len({k in c for a, c in configs if a == algo}) > 1 for algo in {a for a, _ in configs})
-        if len(values) > 1 or partly:
-            keys.append(k)
-    return keys
 
 
 def _seeds(group: Group) -> list[Any]:

@@ -63,15 +63,25 @@ def find_runs(paths: list[Path]) -> list[Run]:
 
 
 def varying_keys(runs: list[Run]) -> list[str]:
-    """Configuration keys whose value differs between runs (seeds and bookkeeping excluded)."""
-    keys = set().union(*(r.config for r in runs))
-    keep = []
-    for key in sorted(keys):
-        if key.startswith(IGNORED) or key in IGNORED or key == "algo.name":
-            continue
-        if len({json.dumps(r.config.get(key), sort_keys=True) for r in runs}) > 1:
-            keep.append(key)
-    return keep
+    """Configuration keys whose value differs between runs (seeds and bookkeeping excluded; see
+    ``distinguishing_keys``)."""
+    configs = [
+        (r.algorithm, {k: v for k, v in r.config.items() if not (k.startswith(IGNORED) or k in IGNORED)}) for r in runs
+    ]
+    return distinguishing_keys(configs)
+
+
+def distinguishing_keys(configs: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """The keys that tell (algorithm, flattened config) pairs apart beyond their algorithm: set to two or more
+    values, or set in some configs of an algorithm and not in others. An option only one algorithm has (sparse-MAML's
+    ``mask_lr``, absent from MAML's config) is left out: the algorithm already says it."""
+    keys = []
+    for k in sorted(set().union(*(c for _, c in configs)) - {"algo.name"}):
+        values = {json.dumps(c[k], sort_keys=True, default=str) for _, c in configs if k in c}
+        partly = any(len({k in c for a, c in configs if a == algo}) > 1 for algo in {a for a, _ in configs})
+        if len(values) > 1 or partly:
+            keys.append(k)
+    return keys
 
 
 def sortable(value: Any) -> tuple[int, Any]:
