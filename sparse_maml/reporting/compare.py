@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from ..episodes import read_episodes  # noqa: E402
-from .runs import IGNORED, Run, _flatten, distinguishing_keys, find_runs, sortable  # noqa: E402
+from .runs import Run, _flatten, distinguishing_keys, find_runs, is_bookkeeping, sortable  # noqa: E402
 from .stats import Estimate, estimate  # noqa: E402
 
 #: Keys that say where data lives and how a run was executed, not what it computed (the episode keys say which
@@ -55,7 +55,7 @@ def configuration(run: Run) -> dict[str, Any]:
         path = run.path / ".hydra" / "config.yaml"
         raw = OmegaConf.load(path) if path.exists() else OmegaConf.create()
         config = {k: _resolve(raw, k, v) for k, v in run.config.items()}
-    return {k: v for k, v in config.items() if not (k in IGNORED or k.startswith(IGNORED) or k in HOW)}
+    return {k: v for k, v in config.items() if not (is_bookkeeping(k) or k in HOW)}
 
 
 def _resolve(raw: Any, key: str, value: Any) -> Any:

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from ..checkpoint_io import read_checkpoint_entry
 from ..module import MetaLearner
 
 
@@ -60,15 +59,15 @@ def tested_checkpoint(run: Path) -> Path:
 def mask_drift(run: Path, param: str) -> Drift:
     """The mask logits of backbone parameter ``param`` (e.g. ``head.bias``) at initialisation and in the tested
     checkpoint of ``run``."""
-    checkpoint = tested_checkpoint(run)
-    hparams = dict(read_checkpoint_entry(checkpoint, "hyper_parameters", {}))
+    checkpoint = torch.load(tested_checkpoint(run), map_location="cpu", weights_only=False)
+    hparams = dict(checkpoint["hyper_parameters"])
     pl.seed_everything(hparams["config"]["seed"], workers=True, verbose=False)
     module = MetaLearner(**hparams)  # what build_module makes after train.py's seed_everything
     masks = module.algo.meta_parameters()
     if param not in masks:
         raise KeyError(f"{run}: no mask for {param!r}; the masked parameters are {', '.join(masks)}")
     initial = masks[param].detach().clone().flatten()
-    module.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"])
+    module.load_state_dict(checkpoint["state_dict"])
     return Drift(run, initial, module.algo.meta_parameters()[param].detach().flatten())
 
 

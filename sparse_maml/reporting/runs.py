@@ -31,6 +31,11 @@ IGNORED = (
 )
 
 
+def is_bookkeeping(key: str) -> bool:
+    """Whether a flattened config key is one of ``IGNORED`` (or under one of its groups)."""
+    return key.startswith(IGNORED)
+
+
 class Run:
     """One finished run folder."""
 
@@ -65,9 +70,7 @@ def find_runs(paths: list[Path]) -> list[Run]:
 def varying_keys(runs: list[Run]) -> list[str]:
     """Configuration keys whose value differs between runs (seeds and bookkeeping excluded; see
     ``distinguishing_keys``)."""
-    configs = [
-        (r.algorithm, {k: v for k, v in r.config.items() if not (k.startswith(IGNORED) or k in IGNORED)}) for r in runs
-    ]
+    configs = [(r.algorithm, {k: v for k, v in r.config.items() if not is_bookkeeping(k)}) for r in runs]
     return distinguishing_keys(configs)
 
 
