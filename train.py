@@ -6,6 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 from sparse_maml import ddp
+from sparse_maml.preemption import Preempted
 from sparse_maml.run import train
 from sparse_maml.user_errors import bad_input_as_message
 
@@ -13,8 +14,12 @@ from sparse_maml.user_errors import bad_input_as_message
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     with bad_input_as_message():
-        # The returned value is what Hydra sweepers optimise.
-        return train(cfg).get("accuracy", float("nan"))
+        try:
+            # The returned value is what Hydra sweepers optimise.
+            return train(cfg).get("accuracy", float("nan"))
+        except Preempted as stop:  # the cluster's warning: saved, now end as the signal would have
+            print(stop, file=sys.stderr)
+            sys.exit(stop.exit_status)
 
 
 if __name__ == "__main__":

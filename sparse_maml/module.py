@@ -18,7 +18,7 @@ from torchmetrics import CatMetric, MeanMetric
 
 from .algorithms import REGISTRY, build_algorithm
 from .algorithms.evaluation import Evaluation
-from .checkpoint_io import read_checkpoint_entry
+from .checkpoint_io import load_checkpoint
 from .data import augment
 from .models import build_backbone
 
@@ -116,13 +116,18 @@ class MetaLearner(pl.LightningModule):
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, map_location: str | torch.device = "cpu") -> MetaLearner:
-        """``load_from_checkpoint``, also for checkpoints from when every algorithm stored the masked algorithms'
-        options (``mask_init_sparsity=0.5`` for MAML, say): the options its algorithm does not take are dropped."""
-        hparams = read_checkpoint_entry(path, "hyper_parameters", {})
+        """The module a checkpoint holds, read as data only (``checkpoint_io.load_checkpoint``: nothing in the file
+        runs). Checkpoints from when every algorithm stored the masked algorithms' options (``mask_init_sparsity=0.5``
+        for MAML, say) load too: the options its algorithm does not take are dropped."""
+        checkpoint = load_checkpoint(path, map_location="cpu")
+        hparams = dict(checkpoint.get("hyper_parameters") or {})
         algorithm = REGISTRY.get(hparams.get("algorithm", ""))
         accepted = inspect.signature(algorithm).parameters if algorithm else ALGORITHM_OPTIONS
-        unused = {k: None for k in ALGORITHM_OPTIONS if k not in accepted and hparams.get(k) is not None}
-        return cls.load_from_checkpoint(path, map_location=map_location, **unused)
+        hparams.update({k: None for k in ALGORITHM_OPTIONS if k not in accepted and hparams.get(k) is not None})
+        module = cls(**hparams)
+        module.on_load_checkpoint(checkpoint)
+        module.load_state_dict(checkpoint["state_dict"])
+        return module.to(map_location)
 
     @property
     def last_good_checkpoint(self) -> str | None:

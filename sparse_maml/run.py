@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar
 from pytorch_lightning.loggers import WandbLogger
 
-from . import ddp
+from . import ddp, run_lock
 from .callbacks import LastCheckpoint, TrainingCurves
 from .checkpoint_io import AtomicCheckpointIO, read_checkpoint_entry
 from .checks import CheckpointNotFoundError, ConfigError, check_config, check_data
@@ -32,9 +32,9 @@ log = logging.getLogger(__name__)
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Meta-train (or resume, with ``ckpt_path``), then test the best checkpoint; returns the test metrics."""
-    with ddp.distributed_job(cfg):
+    output_dir = Path(cfg.paths.output_dir)
+    with ddp.distributed_job(cfg), run_lock.hold(output_dir):
         pl.seed_everything(cfg.seed, workers=True)
-        output_dir = Path(cfg.paths.output_dir)
         callbacks = build_callbacks(cfg)
         ckpt_path = resolve_ckpt(cfg.get("ckpt_path"), _last_checkpoint(callbacks, output_dir))
         loggers = build_loggers(cfg, ckpt_path)

@@ -109,7 +109,7 @@ def test_nan_loss_stops_training_naming_step_algorithm_and_last_good_checkpoint(
     message = str(error.value)
     assert message.startswith("sparse_maml: the meta-training loss is nan at global step 2 (epoch 0)")
     assert f"last good checkpoint: {last}" in message
-    saved = torch.load(last, weights_only=False)
+    saved = torch.load(last, weights_only=True)
     assert saved["global_step"] == 2
     assert all(torch.isfinite(v).all() for v in saved["state_dict"].values() if v.is_floating_point())
 
@@ -122,7 +122,7 @@ def test_non_finite_parameters_are_never_checkpointed(tmp_path, monkeypatch):
     with pytest.raises(NonFiniteLossError, match="a parameter is not finite at global step 2") as error:
         train(compose_config(OVERRIDES, output_dir=tmp_path))
     assert f"last good checkpoint: {last}" in str(error.value)
-    assert torch.load(last, weights_only=False)["global_step"] == 1
+    assert torch.load(last, weights_only=True)["global_step"] == 1
 
 
 def test_nan_before_any_checkpoint(tmp_path, monkeypatch):

@@ -43,8 +43,8 @@ def test_ddp_two_processes_match_one_process(tmp_path):
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    a = torch.load(tmp_path / "one" / "checkpoints" / "last.ckpt", weights_only=False)
-    b = torch.load(tmp_path / "ddp" / "checkpoints" / "last.ckpt", weights_only=False)
+    a = torch.load(tmp_path / "one" / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(tmp_path / "ddp" / "checkpoints" / "last.ckpt", weights_only=True)
     assert a["global_step"] == b["global_step"] == 3
     assert a["EpisodicDataModule"]["train_position"] == b["EpisodicDataModule"]["train_position"] == 12
 

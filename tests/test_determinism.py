@@ -12,7 +12,7 @@ from .app_helpers import TINY, compose_config
 
 
 def final_state(run_dir):
-    return torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
 
 
 def test_same_seed_same_results_different_seed_different_episodes(tmp_path):

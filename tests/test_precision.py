@@ -24,7 +24,7 @@ def test_bf16_mixed_training_keeps_float32_state(tmp_path, monkeypatch):
     results = train(cfg)
     assert seen and all(dtype == torch.bfloat16 for dtype in seen)
     assert 0 <= results["accuracy"] <= 1
-    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert all(t.dtype == torch.float32 for k, t in ckpt["state_dict"].items() if t.is_floating_point()), "weights"
     states = [s for opt in ckpt["optimizer_states"] for s in opt["state"].values()]
     assert states and all(s[k].dtype == torch.float32 for s in states for k in ("exp_avg", "exp_avg_sq"))

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
+from ..checkpoint_io import load_checkpoint
 from ..module import MetaLearner
 
 
@@ -59,7 +60,7 @@ def tested_checkpoint(run: Path) -> Path:
 def mask_drift(run: Path, param: str) -> Drift:
     """The mask logits of backbone parameter ``param`` (e.g. ``head.bias``) at initialisation and in the tested
     checkpoint of ``run``."""
-    checkpoint = torch.load(tested_checkpoint(run), map_location="cpu", weights_only=False)
+    checkpoint = load_checkpoint(tested_checkpoint(run))
     hparams = dict(checkpoint["hyper_parameters"])
     pl.seed_everything(hparams["config"]["seed"], workers=True, verbose=False)
     module = MetaLearner(**hparams)  # what build_module makes after train.py's seed_everything

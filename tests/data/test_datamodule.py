@@ -143,7 +143,7 @@ def test_trainer_checkpoint_resume_continues_stream(tmp_path, monkeypatch):
     first, trainer = _fit(EpisodicDataModule(**SMALL, augment=True, crop_padding=2), 2, tmp_path / "a")
     ckpt = tmp_path / "a.ckpt"
     trainer.save_checkpoint(ckpt)
-    assert torch.load(ckpt, weights_only=False)["EpisodicDataModule"]["train_position"] == 2 * 3 * 2
+    assert torch.load(ckpt, weights_only=True)["EpisodicDataModule"]["train_position"] == 2 * 3 * 2
     resumed, _ = _fit(EpisodicDataModule(**SMALL, augment=True, crop_padding=2), 3, tmp_path / "b", str(ckpt))
     assert first.train_sums == full.train_sums[:6] and resumed.train_sums == full.train_sums[6:]
 
