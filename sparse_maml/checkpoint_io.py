@@ -41,23 +41,29 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = Fa
             checkpoint = torch.load(where, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
         found = re.search(r"GLOBAL ([\w.]+)", str(error))
-        what = f"a pickled {found.group(1)!r}" if found else "pickled objects that are not plain data"
+        if found is None:  # not a refused object but bytes that are no pickle at all
+            raise _unreadable(where, error) from error
         raise CheckpointError(
-            f"checkpoint {where} holds {what}; refusing to load it: a checkpoint should hold tensors and plain "
-            "values only, and unpickling this one could run code. If you trust its author completely, re-save its "
-            "data (state_dict, hyper_parameters) with torch.save"
+            f"checkpoint {where} holds a pickled {found.group(1)!r}; refusing to load it: a checkpoint should hold "
+            "tensors and plain values only, and unpickling this one could run code. If you trust its author "
+            "completely, re-save its data (state_dict, hyper_parameters) with torch.save"
         ) from None
     except FileNotFoundError:
         raise
     except Exception as error:  # the zip reader, the legacy reader and the file system all fail differently
-        raise CheckpointError(
-            f"{where} is not a readable checkpoint ({type(error).__name__}: {error}): the file is truncated, empty "
-            "or not one written by train.py; point ckpt_path at a complete .ckpt file"
-        ) from error
+        raise _unreadable(where, error) from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         found = sorted(map(str, checkpoint))[:8] if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise CheckpointError(f"{where} is not a checkpoint written by train.py: no 'state_dict' (found {found})")
     return checkpoint
+
+
+def _unreadable(where: str, error: Exception) -> CheckpointError:
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else "no data"
+    return CheckpointError(
+        f"{where} is not a readable checkpoint ({type(error).__name__}: {reason}): the file is truncated, empty or "
+        "not one written by train.py; point ckpt_path at a complete .ckpt file"
+    )
 
 
 def read_checkpoint_entry(path: str | Path, key: str, default: Any = None) -> Any:

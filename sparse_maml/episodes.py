@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_text
+
 FILENAME = "episodes.json"
 
 
@@ -79,10 +81,7 @@ def write_episodes(
         "key": list(keys),
         "accuracy": [float(a) for a in accuracy],
     }
-    tmp = path.with_suffix(".json.tmp")  # written whole or not at all
-    tmp.write_text(json.dumps(body, indent=1))
-    tmp.replace(path)
-    return path
+    return write_text(path, json.dumps(body, indent=1))
 
 
 def write_test_episodes(run_dir: str | Path, accuracy: Sequence[float], dm: Any, ranks: int = 1) -> Path | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from .atomic import write_text
 from .callbacks import sparsity_metrics
 from .data import EpisodicDataModule
 from .module import MetaLearner
@@ -34,11 +35,8 @@ def results_of(trainer: pl.Trainer, module: MetaLearner, dm: EpisodicDataModule,
 
 
 def write_results(output_dir: Path, results: dict[str, Any]) -> Path:
-    """``<output_dir>/results.json``."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / "results.json"
-    path.write_text(json.dumps(results, indent=2))
-    return path
+    """``<output_dir>/results.json``, written atomically."""
+    return write_text(output_dir / "results.json", json.dumps(results, indent=2))
 
 
 def print_summary(output_dir: Path, best: str, figure: Path | None, results: dict[str, Any]) -> None:

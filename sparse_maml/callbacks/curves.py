@@ -10,6 +10,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import WandbLogger
 
+from ..atomic import write_text
 from ..reporting.plots import plot_training_curves
 
 
@@ -60,7 +61,7 @@ class TrainingCurves(pl.Callback):
         run_dir = Path(self.dirpath or trainer.default_root_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         self.history["algorithm"] = pl_module.hparams.algorithm
-        (run_dir / "history.json").write_text(json.dumps(self.history, indent=1))
+        write_text(run_dir / "history.json", json.dumps(self.history, indent=1))
         self.figure_path = run_dir / "figures" / "training_curves.png"
         title = f"{pl_module.hparams.algorithm}, {pl_module.hparams.inner_steps} inner steps"
         plot_training_curves(self.history, self.figure_path, title=title)
