@@ -36,7 +36,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     with ddp.distributed_job(cfg), run_lock.hold(output_dir):
         pl.seed_everything(cfg.seed, workers=True)
         callbacks = build_callbacks(cfg)
-        ckpt_path = resolve_ckpt(cfg.get("ckpt_path"), _last_checkpoint(callbacks, output_dir))
+        ckpt_path = resolve_ckpt(cfg.get("ckpt_path"), _last_checkpoint(callbacks, output_dir), output_dir)
         loggers = build_loggers(cfg, ckpt_path)
         trainer = build_trainer(cfg, callbacks, loggers, ckpt_path)
         check_config(cfg, trainer.world_size, cfg.trainer.get("use_distributed_sampler", True))
@@ -50,14 +50,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         if ckpt_path:
             log.info("resuming from %s", ckpt_path)
-        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
 
         checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
         best = checkpoint.best_model_path if checkpoint is not None else ""
         results: dict[str, Any] = {"run_dir": str(output_dir)}
         if cfg.get("test_after_fit", True):
             # The best checkpoint by val/acc, as in the paper; the final weights when nothing was validated.
-            trainer.test(module, datamodule=dm, ckpt_path=best or None, verbose=False)
+            trainer.test(module, datamodule=dm, ckpt_path=best or None, verbose=False, weights_only=True)
             results.update(results_of(trainer, module, dm, best or "final weights"))
             episodes = module.test_episode_accuracies  # before the cross-domain tests replace them
             if cfg.get("cross_domain"):
@@ -183,13 +183,14 @@ def build_trainer(
     return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[checkpoint_io])
 
 
-def resolve_ckpt(ckpt_path: str | None, last: Path) -> str | None:
-    """The checkpoint to resume from: None, ``last`` (the run folder's resume checkpoint), ``auto`` (``last`` when
-    it exists, else a fresh start: for jobs that a cluster may requeue) or a path."""
-    if ckpt_path is None or (ckpt_path == "auto" and not last.exists()):
-        return None
+def resolve_ckpt(ckpt_path: str | None, last: Path, run_dir: Path | None = None) -> str | None:
+    """The checkpoint to resume from: None, ``last`` (the run folder's resume checkpoint), ``auto`` (for jobs that a
+    cluster may requeue: the newest of ``last`` and the ``hpc_ckpt_*.ckpt`` Lightning's SLURM requeue may have
+    written in ``run_dir``, else a fresh start) or a path."""
     if ckpt_path == "auto":
-        return str(last)
+        return _newest([last, *(run_dir.glob("hpc_ckpt_*.ckpt") if run_dir else [])])
+    if ckpt_path is None:
+        return None
     if ckpt_path == "last":
         if not last.exists():
             raise CheckpointNotFoundError(
@@ -200,6 +201,14 @@ def resolve_ckpt(ckpt_path: str | None, last: Path) -> str | None:
     if not Path(ckpt_path).exists():
         raise CheckpointNotFoundError(f"checkpoint {ckpt_path} does not exist")
     return str(ckpt_path)
+
+
+def _newest(candidates: list[Path]) -> str | None:
+    """The existing checkpoint with the most meta-iterations (the first of equals), or None."""
+    found = [p for p in candidates if p.exists()]
+    if not found:
+        return None
+    return str(max(found, key=lambda p: (read_checkpoint_entry(p, "global_step", -1), -found.index(p))))
 
 
 def _normalization(module: MetaLearner) -> dict[str, list[float]]:
