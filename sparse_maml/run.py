@@ -20,7 +20,7 @@ from pytorch_lightning.loggers import WandbLogger
 from . import ddp, run_lock
 from .callbacks import LastCheckpoint, TrainingCurves
 from .checkpoint_io import AtomicCheckpointIO, read_checkpoint_entry
-from .checks import CheckpointNotFoundError, ConfigError, check_config, check_data
+from .checks import CheckpointNotFoundError, ConfigError, check_config, check_data, check_eval_config
 from .cross_domain import at_input_shape, cross_domain_data
 from .data import EpisodicDataModule
 from .episodes import write_test_episodes
@@ -84,6 +84,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _evaluate(cfg: DictConfig) -> dict[str, Any]:
+    check_eval_config(cfg)
     ckpt = Path(cfg.ckpt_path)
     if not ckpt.exists():
         raise CheckpointNotFoundError(f"ckpt_path={ckpt} does not exist")

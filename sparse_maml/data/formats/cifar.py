@@ -81,10 +81,11 @@ def _read_cifar100(files: list[Path], classes: dict[str, str]) -> tuple[np.ndarr
             with tarfile.open(files[0], "r:*") as t:
                 parts = {}
                 for n in names:
-                    f = t.extractfile(f"cifar-100-python/{n}")
+                    member = t.getmember(f"cifar-100-python/{n}")
+                    f = t.extractfile(member)
                     if f is None:
                         raise KeyError(n)
-                    parts[n] = read_pickle(where[n], what, file=f)
+                    parts[n] = read_pickle(where[n], what, file=f, size=member.size)
         except (tarfile.TarError, KeyError, EOFError, OSError, zlib.error) as e:
             raise DatasetError(
                 f"cannot read {files[0]} ({type(e).__name__}: {e}); the archive is corrupt or truncated, delete it "
