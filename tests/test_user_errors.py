@@ -57,3 +57,48 @@ def test_scripts_print_bad_input_alone(tmp_path):
         "evaluate.py", f"ckpt_path={tmp_path / 'none.ckpt'}", f"hydra.run.dir={tmp_path / 'c'}", HYDRA_FULL_ERROR="1"
     )
     assert done.returncode == 1 and "Traceback" in done.stderr and "CheckpointNotFoundError" in done.stderr
+
+
+def _write_huge_array_pickle(path):
+    """A miniImageNet cache pickle whose image array decodes to 1 TiB: a corrupt shape, not a real file."""
+    import pickle
+
+    import numpy as np
+
+    class Huge:
+        def __reduce__(self):
+            return np.ndarray, ((2**40,),)
+
+    path.write_bytes(pickle.dumps({"image_data": Huge(), "class_dict": {}}, protocol=2))
+
+
+MISTAKES = {  # what a new user gets wrong -> the script, its arguments, what the one message must name
+    "lr not a number": ("train.py", ["algo.inner_lr=abc"], "algo.inner_lr='abc' is not a finite number"),
+    "negative lr": ("train.py", ["algo.lr=-0.001"], "algo.lr=-0.001: the outer learning rate is a number > 0"),
+    "zero width": ("train.py", ["model.hidden=0"], "model.hidden=0: every Conv4 block needs at least 1 channel"),
+    "zero test tasks": ("train.py", ["data.num_test_tasks=0"], "data.num_test_tasks=0: the test needs at least 1"),
+    "zero test tasks, evaluate": ("evaluate.py", ["num_test_tasks=0", "ckpt_path=x"], "num_test_tasks=0: the test"),
+    "truncated checkpoint, resume": ("train.py", ["ckpt_path={truncated}"], "{truncated} is not a readable checkpoint"),
+    "not a checkpoint, evaluate": ("evaluate.py", ["ckpt_path={text}"], "{text} is not a readable checkpoint"),
+    "corrupt dataset pickle": (
+        "train.py",
+        ["data=miniimagenet", "data.root={tmp}"],
+        "cannot read {tmp}/mini-imagenet-cache-train.pkl (UnpicklingError: an array of shape (1099511627776,)",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", MISTAKES)
+def test_each_kind_of_mistake_is_one_message(tmp_path, mistake):
+    command, args, message = MISTAKES[mistake]
+    fixture = ROOT / "tests" / "fixtures" / "conv4_sparse_maml_v0.1.0.ckpt"
+    names = {"truncated": tmp_path / "truncated.ckpt", "text": tmp_path / "notes.ckpt", "tmp": tmp_path}
+    names["truncated"].write_bytes(fixture.read_bytes()[:5000])
+    names["text"].write_text("not a checkpoint")
+    _write_huge_array_pickle(tmp_path / "mini-imagenet-cache-train.pkl")
+    args = [a.format(**names) for a in args]
+    quiet = ["logger=none"] if command == "train.py" else []
+    done = script(command, *args, *quiet, f"hydra.run.dir={tmp_path / 'run'}")
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and message.format(**names) in done.stderr, done.stderr[-3000:]
+    assert not (tmp_path / "run" / "results.json").exists()
