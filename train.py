@@ -6,6 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 from sparse_maml import ddp
+from sparse_maml.presets import check_experiments
 from sparse_maml.run import train
 from sparse_maml.user_errors import bad_input_as_message
 
@@ -19,4 +20,6 @@ def main(cfg: DictConfig) -> float:
 
 if __name__ == "__main__":
     sys.argv = ddp.job_argv(sys.argv)  # a DDP rank started by Lightning runs its parent's job, not its sweep
+    with bad_input_as_message():
+        check_experiments(sys.argv[1:])
     main()

@@ -1,12 +1,12 @@
 """The jobs of Hydra experiment presets and what they cost on one CPU thread (the run plan of docs/RESULTS.md).
 
-    python -m benchmarks.plan jobs omniglot_h2h omniglot_sweep seed=1   # one line per job: folder, then overrides
-    OMP_NUM_THREADS=1 python -m benchmarks.plan cost omniglot_h2h ... --base-s-per-it 0.75
+    python -m benchmarks.plan jobs omniglot/h2h omniglot/sweep seed=1   # one line per job: folder, then overrides
+    OMP_NUM_THREADS=1 python -m benchmarks.plan cost omniglot/h2h ... --base-s-per-it 0.75
 
 A preset's jobs are the product of its ``hydra.sweeper.params``, each in ``<hydra.sweep.dir>/<override_dirname>``
 as ``python train.py -m experiment=NAME`` would run them. ``cost`` builds each distinct configuration (the seed
 aside) as train.py does, times meta-iterations and evaluation episodes of it and of the base configuration
-(``omniglot_cpu``, sparse-MAML, K=25) alternately in this process, and projects each job's hours as
+(``omniglot/cpu``, sparse-MAML, K=25) alternately in this process, and projects each job's hours as
 iterations x s/it + evaluated episodes x s/episode, in units of the base meta-iteration scaled to
 ``--base-s-per-it`` (the base's s/it on a quiet machine, e.g. from benchmarks/RESULTS.md), so that the
 projection does not depend on this machine's load.
@@ -86,7 +86,7 @@ def _seconds(fn, repeats: int) -> float:
 
 def cost(entries: list[tuple[str, list[str]]], base_s_per_it: float, repeats: int) -> str:
     """A markdown table of every job's projected hours, per preset and in total."""
-    base_step, base_eval, base_n = _timers(_config(["experiment=omniglot_cpu", "algo=sparse_maml"]))
+    base_step, base_eval, base_n = _timers(_config(["experiment=omniglot/cpu", "algo=sparse_maml"]))
     base_it = _seconds(base_step, repeats)
     episode_per_it = (_seconds(base_eval, 1) / base_n) / base_it  # base episode / base it
     rows, total, measured = [], 0.0, {}

@@ -20,14 +20,14 @@ PY=${PYTHON:-python}
 # comparison and the layer profile, 3 seeds each), then the core sweeps; stage 2, 5 shots and widths; stage 3, second
 # seeds of the sweeps whose verdicts hinge on small differences. The lanes take about equal times.
 LANE1=(
-  omniglot_h2h omniglot_h2h_methods algo=anil omniglot_sweep omniglot_h2h_mask_lr omniglot_sweep_inner_lr
-  omniglot_sweep_5shot
-  omniglot_sweep seed=1 omniglot_sweep_5shot seed=1
+  omniglot/h2h omniglot/h2h_methods algo=anil omniglot/sweep omniglot/h2h_mask_lr omniglot/sweep_inner_lr
+  omniglot/sweep_5shot
+  omniglot/sweep seed=1 omniglot/sweep_5shot seed=1
 )
 LANE2=(
-  omniglot_h2h_methods algo=fomaml omniglot_h2h_meta_sgd omniglot_sweep_init_sparsity omniglot_sweep_inner_steps
-  omniglot_sweep_width
-  omniglot_sweep_inner_steps seed=1
+  omniglot/h2h_methods algo=fomaml omniglot/h2h_meta_sgd omniglot/sweep_init_sparsity omniglot/sweep_inner_steps
+  omniglot/sweep_width
+  omniglot/sweep_inner_steps seed=1
 )
 
 lane_entries() { if [[ $1 == 1 ]]; then echo "${LANE1[@]}"; else echo "${LANE2[@]}"; fi; }

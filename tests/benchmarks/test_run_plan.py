@@ -10,15 +10,15 @@ from ..app_helpers import ROOT
 
 
 def test_jobs_follow_the_presets_sweeps():
-    h2h = jobs("omniglot_h2h_mask_lr")
+    h2h = jobs("omniglot/h2h_mask_lr")
     assert [folder for folder, _ in h2h] == [
-        f"multirun/omniglot_h2h_mask_lr/algo.mask_lr=0.0075,algo=sparse_maml,seed={s}" for s in range(3)
+        f"multirun/omniglot/h2h_mask_lr/algo.mask_lr=0.0075,algo=sparse_maml,seed={s}" for s in range(3)
     ]
-    assert h2h[0][1] == ["experiment=omniglot_h2h_mask_lr", "algo=sparse_maml", "seed=0", "algo.mask_lr=0.0075"]
-    second = jobs("omniglot_sweep", ["seed=1"])  # an extra override replaces a sweep value
+    assert h2h[0][1] == ["experiment=omniglot/h2h_mask_lr", "algo=sparse_maml", "seed=0", "algo.mask_lr=0.0075"]
+    second = jobs("omniglot/sweep", ["seed=1"])  # an extra override replaces a sweep value
     assert [folder for folder, _ in second] == [
-        "multirun/omniglot_sweep/algo=sparse_maml,seed=1",
-        "multirun/omniglot_sweep/algo=fomaml,seed=1",
+        "multirun/omniglot/sweep/algo=sparse_maml,seed=1",
+        "multirun/omniglot/sweep/algo=fomaml,seed=1",
     ]
 
 
