@@ -6,6 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 from sparse_maml import ddp
+from sparse_maml.finished import finished_results
 from sparse_maml.presets import check_experiments
 from sparse_maml.run import train
 from sparse_maml.user_errors import bad_input_as_message
@@ -14,8 +15,14 @@ from sparse_maml.user_errors import bad_input_as_message
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     with bad_input_as_message():
+        results = finished_results(cfg.paths.output_dir) if cfg.skip_finished else None
+        if results is None:
+            results = train(cfg)
+        else:
+            accuracy = results.get("accuracy", float("nan"))
+            print(f"finished already, not trained again: {cfg.paths.output_dir} (test accuracy {accuracy:.4%})")
         # The returned value is what Hydra sweepers optimise.
-        return train(cfg).get("accuracy", float("nan"))
+        return results.get("accuracy", float("nan"))
 
 
 if __name__ == "__main__":

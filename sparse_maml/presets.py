@@ -19,9 +19,7 @@ def presets(conf: Path = CONF) -> list[str]:
     """Every selectable preset, as ``experiment=`` takes it (``_``-files are the bases presets inherit)."""
     root = conf / "experiment"
     return sorted(
-        p.relative_to(root).with_suffix("").as_posix()
-        for p in root.rglob("*.yaml")
-        if not p.name.startswith("_")
+        p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml") if not p.name.startswith("_")
     )
 
 
