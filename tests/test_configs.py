@@ -78,7 +78,7 @@ def test_experiments_compose(experiment):
     cfg = compose_config([f"experiment={experiment}", "data.root=/data/miniimagenet"])
     assert cfg.trainer.max_epochs == 400
     assert cfg.data.dataset == "miniimagenet" and cfg.data.n_way == 5
-    if experiment.startswith("table1_"):
+    if experiment.startswith("table1/"):
         assert cfg.data.meta_batch_size == (4 if "1shot" in experiment else 2)
     if experiment == "table1/sparse_maml_5shot":
         assert (cfg.algo.name, cfg.algo.inner_steps, cfg.algo.inner_lr) == ("sparse_maml", 35, 0.5)
