@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python -m benchmarks.inner_loss                # the table in docs/RESULTS.md (a few minutes)
     python -m benchmarks.inner_loss --ways 5 --lrs 0.1 --episodes 2 --train-iters 2 --steps 3   # seconds
 
-For each (n-way, inner lr) it builds Conv4 on the Omniglot minimal splits at 28x28 (1-shot, as ``omniglot_cpu``),
+For each (n-way, inner lr) it builds Conv4 on the Omniglot minimal splits at 28x28 (1-shot, as ``omniglot/cpu``),
 then adapts to fixed validation episodes one inner step at a time with the algorithm's own ``adapt`` and records
 the mean support loss after each step: once at initialisation (seed 0) and once after ``--train-iters``
 meta-iterations of that algorithm at that inner lr (K = ``--train-k``, Adam 1e-3 for theta and m). For masked

@@ -1,12 +1,13 @@
 """The jobs of Hydra experiment presets and what they cost on one CPU thread (the run plan of docs/RESULTS.md).
 
-    python -m benchmarks.plan jobs omniglot_h2h omniglot_sweep seed=1   # one line per job: folder, then overrides
-    OMP_NUM_THREADS=1 python -m benchmarks.plan cost omniglot_h2h ... --base-s-per-it 0.75
+    python -m benchmarks.plan jobs omniglot/h2h omniglot/sweep seed=1   # one line per job: folder, then overrides
+    python -m benchmarks.plan jobs --sweep-dir 'results/${task_name}' omniglot/h2h   # the run plan's folders
+    OMP_NUM_THREADS=1 python -m benchmarks.plan cost omniglot/h2h ... --base-s-per-it 0.75
 
 A preset's jobs are the product of its ``hydra.sweeper.params``, each in ``<hydra.sweep.dir>/<override_dirname>``
 as ``python train.py -m experiment=NAME`` would run them. ``cost`` builds each distinct configuration (the seed
 aside) as train.py does, times meta-iterations and evaluation episodes of it and of the base configuration
-(``omniglot_cpu``, sparse-MAML, K=25) alternately in this process, and projects each job's hours as
+(``omniglot/cpu``, sparse-MAML, K=25) alternately in this process, and projects each job's hours as
 iterations x s/it + evaluated episodes x s/episode, in units of the base meta-iteration scaled to
 ``--base-s-per-it`` (the base's s/it on a quiet machine, e.g. from benchmarks/RESULTS.md), so that the
 projection does not depend on this machine's load.
@@ -35,11 +36,13 @@ COST_KEYS = (
 )  # fmt: skip
 
 
-def jobs(preset: str, extra: list[str] = ()) -> list[tuple[str, list[str]]]:
+def jobs(preset: str, extra: list[str] = (), sweep_dir: str | None = None) -> list[tuple[str, list[str]]]:
     """(run folder, overrides) of every job of ``experiment=preset``'s sweep; ``extra`` overrides (``key=value``)
-    replace or add sweep values, e.g. ``seed=1`` for a second seed."""
+    replace or add sweep values, e.g. ``seed=1`` for a second seed; ``sweep_dir`` replaces ``hydra.sweep.dir``
+    (the run plan's ``results/${task_name}``)."""
+    hydra = [f"hydra.sweep.dir={sweep_dir}"] if sweep_dir else []
     with initialize_config_dir(str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=[f"experiment={preset}"], return_hydra_config=True)
+        cfg = compose("config", overrides=[f"experiment={preset}", *hydra], return_hydra_config=True)
     params = dict(cfg.hydra.sweeper.params or {}) | dict(o.split("=", 1) for o in extra)
     root = OmegaConf.to_container(cfg.hydra.sweep, resolve=True)["dir"]
     out = []
@@ -86,7 +89,7 @@ def _seconds(fn, repeats: int) -> float:
 
 def cost(entries: list[tuple[str, list[str]]], base_s_per_it: float, repeats: int) -> str:
     """A markdown table of every job's projected hours, per preset and in total."""
-    base_step, base_eval, base_n = _timers(_config(["experiment=omniglot_cpu", "algo=sparse_maml"]))
+    base_step, base_eval, base_n = _timers(_config(["experiment=omniglot/cpu", "algo=sparse_maml"]))
     base_it = _seconds(base_step, repeats)
     episode_per_it = (_seconds(base_eval, 1) / base_n) / base_it  # base episode / base it
     rows, total, measured = [], 0.0, {}
@@ -128,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("mode", choices=["jobs", "cost"])
     p.add_argument("presets", nargs="+", help="experiment presets, each followed by key=value overrides for its jobs")
+    p.add_argument("--sweep-dir", help="jobs: the sweeps' folder instead of the presets' (hydra.sweep.dir)")
     p.add_argument("--base-s-per-it", type=float, default=0.75, help="s per base meta-iteration on a quiet thread")
     p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args(argv)
@@ -141,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
             p.error(f"{token}: an override follows the preset it applies to")
     if args.mode == "jobs":
         for preset, extra in entries:
-            for folder, overrides in jobs(preset, extra):
+            for folder, overrides in jobs(preset, extra, args.sweep_dir):
                 print(folder, *overrides)
         return
     torch.set_num_threads(1)

@@ -10,6 +10,7 @@ from sparse_maml.algorithms import ALGORITHMS
 from sparse_maml.callbacks import CPUThreads
 from sparse_maml.data import EpisodicDataModule
 from sparse_maml.module import MetaLearner
+from sparse_maml.presets import presets
 from sparse_maml.run import build_module
 
 from .app_helpers import CONF, compose_config
@@ -55,8 +56,21 @@ def test_trainer_logger_callbacks_compose(trainer, logger):
         hydra.utils.instantiate(cfg.trainer, logger=False)
 
 
-PAPER = [e for e in options("experiment") if e.startswith(("table1_", "paper_"))]
-OMNIGLOT = [e for e in options("experiment") if e.startswith("omniglot_")]
+PAPER = [e for e in presets(CONF) if e.startswith(("table1/", "paper/"))]
+OMNIGLOT = [e for e in presets(CONF) if e.startswith("omniglot/")]
+
+
+def test_presets_are_in_folders_and_each_is_tested():
+    """``conf/experiment`` holds folders only; every preset in them composes in a test here or in
+    test_official_presets.py, and every ``_`` base is inherited by a preset."""
+    assert sorted(p.name for p in (CONF / "experiment").iterdir()) == ["official", "omniglot", "paper", "table1"]
+    official = [e for e in presets(CONF) if e.startswith("official/")]
+    assert len(official) == 19 and len(PAPER) == 14 and len(OMNIGLOT) == 18
+    assert sorted([*official, *PAPER, *OMNIGLOT]) == presets(CONF)
+    files = list((CONF / "experiment").rglob("*.yaml"))
+    bases = {p.relative_to(CONF / "experiment").with_suffix("").as_posix() for p in files if p.name.startswith("_")}
+    used = {b for b in bases for p in files if f"- /experiment/{b}\n" in p.read_text()}
+    assert bases and used == bases, f"bases no preset inherits: {bases - used}"
 
 
 @pytest.mark.parametrize("experiment", PAPER)
@@ -64,9 +78,9 @@ def test_experiments_compose(experiment):
     cfg = compose_config([f"experiment={experiment}", "data.root=/data/miniimagenet"])
     assert cfg.trainer.max_epochs == 400
     assert cfg.data.dataset == "miniimagenet" and cfg.data.n_way == 5
-    if experiment.startswith("table1_"):
+    if experiment.startswith("table1/"):
         assert cfg.data.meta_batch_size == (4 if "1shot" in experiment else 2)
-    if experiment == "table1_sparse_maml_5shot":
+    if experiment == "table1/sparse_maml_5shot":
         assert (cfg.algo.name, cfg.algo.inner_steps, cfg.algo.inner_lr) == ("sparse_maml", 35, 0.5)
     OmegaConf.resolve(cfg)
     build_module(cfg, (3, 84, 84), [0.5] * 3, [0.25] * 3)
@@ -83,11 +97,12 @@ def test_omniglot_sweeps_compose(experiment):
     assert cfg.data.dataset == "omniglot" and cfg.data.image_size == 28
     # the run plan's budgets (docs/RESULTS.md): head-to-head >= 3,000 meta-iterations, sweeps >= 1,000
     iterations = cfg.trainer.max_epochs * cfg.data.train_batches_per_epoch
-    family = experiment.split("_")[1]
+    family = experiment.split("/")[1].split("_")[0]
     assert iterations >= {"h2h": 3000, "sweep": 1000}.get(family, 300)
+    assert cfg.task_name == experiment  # its runs in outputs/omniglot/<name>/ and multirun/omniglot/<name>/
     assert cfg.hydra.sweep.dir == f"multirun/{cfg.task_name}"
     params = dict(cfg.hydra.sweeper.params or {})
-    assert experiment == "omniglot_cpu" or params, "a claim preset sweeps something"
+    assert experiment == "omniglot/cpu" or params, "a claim preset sweeps something"
     for values in itertools.product(*(str(v).split(",") for v in params.values())):
         run = compose_config([f"experiment={experiment}", *(f"{k}={v}" for k, v in zip(params, values))])
         OmegaConf.resolve(run)
@@ -110,3 +125,17 @@ def test_invalid_override_is_a_clear_error():
         compose_config(["algo=reptile"])
     with pytest.raises(ConfigCompositionException, match="inner_stepz"):
         compose_config(["algo.inner_stepz=3"])
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [("omniglot_h2h", "did you mean experiment=omniglot/h2h?"), ("official/nothing", "experiment=FOLDER/NAME")],
+)
+def test_a_preset_name_that_is_not_there_names_the_folders(name, hint):
+    from sparse_maml.checks import ConfigError
+    from sparse_maml.presets import check_experiments
+
+    check_experiments(["-m", "experiment=omniglot/h2h,official/sparse_maml_conv4_5shot", "seed=0"], CONF)
+    with pytest.raises(ConfigError, match=r"official/, omniglot/, paper/, table1/") as error:
+        check_experiments(["-m", f"experiment=omniglot/sweep,{name}"], CONF)
+    assert f"experiment={name}: no such preset" in str(error.value) and hint in str(error.value)

@@ -1,4 +1,4 @@
-"""Every ``official_*`` preset is the run it names: its resolved values equal the settings transcribed here from the
+"""Every ``official/*`` preset is the run it names: its resolved values equal the settings transcribed here from the
 authors' script (Johswald/learning_where_to_learn, run_sparse_MAML.sh at 390c470, with parser.py's defaults) and,
 for the MAML, ANIL and BOIL rows of the authors' README, from their sources' code."""
 
@@ -8,6 +8,7 @@ import re
 import pytest
 from omegaconf import OmegaConf
 
+from sparse_maml.presets import presets
 from sparse_maml.run import build_module, train
 
 from .app_helpers import CONF, compose_config
@@ -40,20 +41,20 @@ PARSER_DEFAULTS = (
     "--lr=0.001 --num_ways=5 --num_shots_test=15 --gradient_steps_test=35 --hidden_size=64 --init_shift=0.0 "
     "--optimizer_theta=ADAM --optimizer_mask=ADAM"
 )
-#: the clamp bound of --clamp_outer_gradients: the published train.py names none (see _official_resnet12.yaml)
+#: the clamp bound of --clamp_outer_gradients: the published train.py names none (see official/_resnet12.yaml)
 CLAMP = 10.0
 
 # preset: (script line, flags changed from it)
 FROM_SCRIPT = {
-    "official_sparse_maml_conv4_5shot": (8, ""),
-    "official_sparse_maml_conv4_1shot": (16, "--num_shots_train=1"),  # the line's 5 is a slip: it is the 1-shot run
+    "official/sparse_maml_conv4_5shot": (8, ""),
+    "official/sparse_maml_conv4_1shot": (16, "--num_shots_train=1"),  # the line's 5 is a slip: it is the 1-shot run
     # no Conv4 line for sparse-ReLU-MAML: the Conv4 line with the flags the ResNet-12 sparse-ReLU-MAML lines add
-    "official_sparse_relu_maml_conv4_5shot": (8, "--meta_relu_through --meta_constant_init"),
-    "official_sparse_relu_maml_conv4_1shot": (16, "--num_shots_train=1 --meta_relu_through --meta_constant_init"),
-    "official_sparse_relu_maml_resnet12_5shot": (24, ""),
-    "official_sparse_maml_resnet12_5shot": (27, ""),
-    "official_sparse_relu_maml_resnet12_1shot": (31, ""),
-    "official_sparse_maml_resnet12_1shot": (35, ""),
+    "official/sparse_relu_maml_conv4_5shot": (8, "--meta_relu_through --meta_constant_init"),
+    "official/sparse_relu_maml_conv4_1shot": (16, "--num_shots_train=1 --meta_relu_through --meta_constant_init"),
+    "official/sparse_relu_maml_resnet12_5shot": (24, ""),
+    "official/sparse_maml_resnet12_5shot": (27, ""),
+    "official/sparse_relu_maml_resnet12_1shot": (31, ""),
+    "official/sparse_maml_resnet12_1shot": (35, ""),
 }
 
 # MAML's code (cbfinn/maml, main.py): usage lines for 5-way 1-/5-shot miniImageNet, flag defaults, first order
@@ -83,12 +84,12 @@ OH_2021 = {
     "meta_iterations": 30000,
 }
 FROM_SOURCES = {
-    "official_maml_conv4_5shot": {**FINN_2017, "algo.name": "fomaml", "data.k_shot": 5},
-    "official_maml_conv4_1shot": {**FINN_2017, "algo.name": "fomaml", "data.k_shot": 1},
+    "official/maml_conv4_5shot": {**FINN_2017, "algo.name": "fomaml", "data.k_shot": 5},
+    "official/maml_conv4_1shot": {**FINN_2017, "algo.name": "fomaml", "data.k_shot": 1},
     # ANIL's own settings were not found: MAML's, with ANIL's second-order head-only loop
-    "official_anil_conv4_5shot": {**FINN_2017, "algo.name": "anil", "algo.first_order": None, "data.k_shot": 5},
-    "official_anil_conv4_1shot": {**FINN_2017, "algo.name": "anil", "algo.first_order": None, "data.k_shot": 1},
-    "official_boil_conv4_5shot": {
+    "official/anil_conv4_5shot": {**FINN_2017, "algo.name": "anil", "algo.first_order": None, "data.k_shot": 5},
+    "official/anil_conv4_1shot": {**FINN_2017, "algo.name": "anil", "algo.first_order": None, "data.k_shot": 1},
+    "official/boil_conv4_5shot": {
         **OH_2021,
         "model.name": "conv4",
         "model.hidden": 64,
@@ -96,7 +97,7 @@ FROM_SOURCES = {
         "algo.lr": 0.001,
         "data.k_shot": 5,
     },  # fmt: skip
-    "official_boil_conv4_1shot": {
+    "official/boil_conv4_1shot": {
         **OH_2021,
         "model.name": "conv4",
         "model.hidden": 64,
@@ -104,7 +105,7 @@ FROM_SOURCES = {
         "algo.lr": 0.001,
         "data.k_shot": 1,
     },  # fmt: skip
-    "official_boil_resnet12_5shot": {
+    "official/boil_resnet12_5shot": {
         **OH_2021,
         "model.name": "resnet12",
         "algo.inner_lr": 0.3,
@@ -115,10 +116,10 @@ FROM_SOURCES = {
 # The README's ResNet-12 MAML and ANIL numbers name no source: assumed to be the authors' ResNet-12 sparse-MAML lines
 # without the mask.
 ASSUMED = {
-    "official_maml_resnet12_5shot": (27, "fomaml"),
-    "official_maml_resnet12_1shot": (35, "fomaml"),
-    "official_anil_resnet12_5shot": (27, "anil"),
-    "official_anil_resnet12_1shot": (35, "anil"),
+    "official/maml_resnet12_5shot": (27, "fomaml"),
+    "official/maml_resnet12_1shot": (35, "fomaml"),
+    "official/anil_resnet12_5shot": (27, "anil"),
+    "official/anil_resnet12_1shot": (35, "anil"),
 }
 
 
@@ -189,7 +190,7 @@ def expected(preset: str) -> dict[str, object]:
     return FROM_SOURCES[preset]
 
 
-PRESETS = sorted(p.stem for p in (CONF / "experiment").glob("official_*.yaml"))
+PRESETS = [p for p in presets(CONF) if p.startswith("official/")]
 
 
 def test_every_official_preset_has_its_source_here():
@@ -224,8 +225,8 @@ def test_the_script_transcription_reads_flags_as_the_parser():
 @pytest.mark.parametrize(
     "preset, size",
     [
-        ("official_sparse_maml_conv4_5shot", 84),
-        pytest.param("official_sparse_relu_maml_resnet12_1shot", 32, marks=pytest.mark.slow),
+        ("official/sparse_maml_conv4_5shot", 84),
+        pytest.param("official/sparse_relu_maml_resnet12_1shot", 32, marks=pytest.mark.slow),
     ],
 )
 def test_official_preset_trains_on_miniimagenet_files(tmp_path, preset, size):

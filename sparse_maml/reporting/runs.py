@@ -24,6 +24,7 @@ IGNORED = (
     "callbacks.",
     "task_name",
     "ckpt_path",
+    "skip_finished",
     "trainer.default_root_dir",
     "trainer.enable_progress_bar",
     "test_after_fit",

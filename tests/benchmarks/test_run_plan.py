@@ -1,74 +1,88 @@
-"""docs/run_plan.sh and benchmarks/plan.py: the plan's jobs, and lanes that skip finished jobs and resume the others."""
+"""docs/run_plan.sh and benchmarks/plan.py: the plan's jobs are the committed runs' folders, and the plan is one
+parallel ``train.py -m`` sweep per entry that skips finished jobs and resumes the others."""
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from benchmarks.plan import jobs
 
 from ..app_helpers import ROOT
 
 
-def test_jobs_follow_the_presets_sweeps():
-    h2h = jobs("omniglot_h2h_mask_lr")
-    assert [folder for folder, _ in h2h] == [
-        f"multirun/omniglot_h2h_mask_lr/algo.mask_lr=0.0075,algo=sparse_maml,seed={s}" for s in range(3)
-    ]
-    assert h2h[0][1] == ["experiment=omniglot_h2h_mask_lr", "algo=sparse_maml", "seed=0", "algo.mask_lr=0.0075"]
-    second = jobs("omniglot_sweep", ["seed=1"])  # an extra override replaces a sweep value
-    assert [folder for folder, _ in second] == [
-        "multirun/omniglot_sweep/algo=sparse_maml,seed=1",
-        "multirun/omniglot_sweep/algo=fomaml,seed=1",
-    ]
-
-
-def test_lanes_skip_finished_jobs_and_resume_the_others(tmp_path):
-    # The script in a copy of the repository's layout, with a python that runs everything but train.py, which it
-    # replaces by a stub recording its arguments and writing what a finished run holds.
-    (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "run_plan.sh").write_text((ROOT / "docs" / "run_plan.sh").read_text())
-    for name in ("benchmarks", "conf", "sparse_maml"):
-        (tmp_path / name).symlink_to(ROOT / name)
-    stub = tmp_path / "python"
-    stub.write_text(
-        "#!/usr/bin/env bash\n"
-        f'[[ $1 == train.py ]] || exec {sys.executable} "$@"\n'
-        'echo "$@" >> calls.log\n'
-        'for a in "$@"; do [[ $a == hydra.run.dir=* ]] && d=${a#hydra.run.dir=} && d=${d//\\"/}; done\n'
-        'touch "$d/results.json" "$d/episodes.json"\n'
-    )
-    stub.chmod(0o755)
-
-    def lane(n):
-        env = {**os.environ, "PYTHON": str(stub)}
-        done = subprocess.run(
-            ["bash", "docs/run_plan.sh", "lane", n], cwd=tmp_path, env=env, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    status = subprocess.run(
-        ["bash", "docs/run_plan.sh", "status"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHON": str(stub)},
+def plan(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> str:
+    done = subprocess.run(
+        ["bash", "docs/run_plan.sh", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHON": sys.executable, **(env or {})},
         capture_output=True,
         text=True,
-    ).stdout.splitlines()
-    lane1 = [line.split(" | ")[2] for line in status if line.startswith("lane 1 | to do")]
-    assert len(lane1) == len(set(lane1)) > 10
-    assert not set(lane1) & {line.split(" | ")[2] for line in status if line.startswith("lane 2")}
-    finished, started = tmp_path / lane1[0], tmp_path / lane1[1]
-    finished.mkdir(parents=True)
-    (finished / "results.json").touch()
-    (finished / "episodes.json").touch()
-    (started / "checkpoints").mkdir(parents=True)
-    (started / "checkpoints" / "last.ckpt").touch()
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
 
-    out = lane("1")
+
+def test_jobs_follow_the_presets_sweeps():
+    h2h = jobs("omniglot/h2h_mask_lr")
+    assert [folder for folder, _ in h2h] == [
+        f"multirun/omniglot/h2h_mask_lr/algo.mask_lr=0.0075,algo=sparse_maml,seed={s}" for s in range(3)
+    ]
+    assert h2h[0][1] == ["experiment=omniglot/h2h_mask_lr", "algo=sparse_maml", "seed=0", "algo.mask_lr=0.0075"]
+    second = jobs("omniglot/sweep", ["seed=1"], sweep_dir="results/${task_name}")  # seed=1 replaces a sweep value
+    assert [folder for folder, _ in second] == [
+        "results/omniglot/sweep/algo=sparse_maml,seed=1",
+        "results/omniglot/sweep/algo=fomaml,seed=1",
+    ]
+
+
+def test_status_finds_every_committed_run_done():
+    committed = subprocess.run(
+        ["git", "ls-files", "results/omniglot/*/*/results.json"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    status = [line.split(" | ") for line in plan("status").splitlines()]
+    assert len(committed) >= 45
+    assert {folder for state, folder in status if state == "done"} == {str(Path(p).parent) for p in committed}
+    assert len({folder for _, folder in status}) == len(status)  # no two entries share a job
+
+
+def test_run_is_one_parallel_sweep_per_entry(tmp_path):
+    # The script with a python that runs everything but train.py, which it replaces by a stub recording its arguments.
+    (tmp_path / "docs").mkdir()
+    shutil.copy(ROOT / "docs" / "run_plan.sh", tmp_path / "docs")
+    stub = tmp_path / "python"
+    stub.write_text(
+        f'#!/usr/bin/env bash\n[[ $1 == train.py ]] || exec {sys.executable} "$@"\necho "$@" >> calls.log\n'
+    )
+    stub.chmod(0o755)
+    plan("run", "omniglot/h2h", "omniglot/sweep", env={"PYTHON": str(stub), "JOBS": "3"}, cwd=tmp_path)
     calls = (tmp_path / "calls.log").read_text().splitlines()
-    assert f"done already: {lane1[0]}" in out
-    assert len(calls) == len(lane1) - 1
-    assert all("ckpt_path=auto" in c and f'hydra.run.dir="{folder}"' in c for c, folder in zip(calls, lane1[1:]))
-    assert len((tmp_path / "multirun" / "plan_runs.tsv").read_text().splitlines()) == len(lane1) - 1
-    lane("1")  # everything is done now: nothing runs again
-    assert len((tmp_path / "calls.log").read_text().splitlines()) == len(lane1) - 1
+    assert [c.split(" experiment=")[1].split(" hydra.sweep")[0] for c in calls] == [
+        "omniglot/h2h",
+        "omniglot/sweep",
+        "omniglot/sweep seed=1",
+    ]
+    for call in calls:
+        assert call.startswith("train.py -m hydra/launcher=parallel hydra.launcher.n_jobs=3 ")
+        assert call.endswith(" hydra.sweep.dir=results/${task_name} ckpt_path=auto skip_finished=true")
+    assert len((tmp_path / "results" / "omniglot" / "plan_runs.tsv").read_text().splitlines()) == 3
+
+
+def test_run_skips_the_committed_runs_and_leaves_them_as_they_are(tmp_path):
+    """The plan's own command, on a copy of the committed runs of one preset: every job is found finished."""
+    evidence = ROOT / "results" / "omniglot" / "h2h_mask_lr"
+    shutil.copytree(evidence, tmp_path / "omniglot" / "h2h_mask_lr")
+
+    def digests() -> dict[str, str]:
+        folder = tmp_path / "omniglot" / "h2h_mask_lr"
+        files = [p for p in folder.rglob("*") if p.is_file() and p.suffix != ".log"]  # Hydra's logs are appended to
+        return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+    before = digests()
+    out = plan("run", "omniglot/h2h_mask_lr", env={"RESULTS": str(tmp_path), "JOBS": "2"})
+    assert out.count("finished already, not trained again") == 3
+    after = digests()
+    assert after.pop("multirun.yaml") and after == before
