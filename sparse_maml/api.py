@@ -78,7 +78,7 @@ class Learner:
         if not isinstance(ys, Tensor):
             return [f"ys is a {type(ys).__name__}; this checkpoint expects {expected}"]
         integer = not (ys.is_floating_point() or ys.is_complex() or ys.dtype == torch.bool)
-        if ys.dim() != 1 or not integer or (n is not None and len(ys) != n):
+        if ys.dim() != 1 or not integer or len(ys) == 0 or (n is not None and len(ys) != n):
             return [f"ys has shape {list(ys.shape)} and dtype {ys.dtype}; this checkpoint expects {expected}"]
         low, high = int(ys.min()), int(ys.max())
         if low < 0 or high >= self.n_way:
