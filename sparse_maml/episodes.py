@@ -82,9 +82,9 @@ def write_episodes(
     """Write ``<run_dir>/episodes.json``: episode i of the fixed list has ``accuracy[i]``, ``keys[i]`` and, when
     given, ``classes[i]``."""
     if not len(accuracy) == len(keys) == identity["num_tasks"] or (classes is not None and len(classes) != len(keys)):
+        lists = "" if classes is None else f" and {len(classes)} class lists"
         raise ValueError(
-            f"{len(accuracy)} accuracies, {len(keys)} episode keys and "
-            f"{'no' if classes is None else len(classes)} class lists for num_tasks={identity['num_tasks']}: "
+            f"{len(accuracy)} accuracies and {len(keys)} episode keys{lists} for num_tasks={identity['num_tasks']}: "
             "every fixed episode needs exactly one of each"
         )
     path = Path(run_dir) / FILENAME

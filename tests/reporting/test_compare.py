@@ -11,9 +11,10 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from sparse_maml.episodes import write_episodes
+from sparse_maml.reporting import episode_classes
 from sparse_maml.reporting.compare import main
 from sparse_maml.reporting.contrasts import compare_pair
-from sparse_maml.reporting.groups import group_runs
+from sparse_maml.reporting.groups import group_runs, read_class_map
 from sparse_maml.reporting.runs import find_runs
 from sparse_maml.reporting.stats import hierarchical_bootstrap
 
@@ -192,6 +193,18 @@ def test_on_the_folders_train_and_evaluate_write(tmp_path):
     episodes = read_episodes(run)
     assert episodes.identity["num_tasks"] == 6 == len(episodes.accuracy)
     assert statistics.fmean(episodes.accuracy) == pytest.approx(results["accuracy"])
+    assert len(episodes.classes) == 6 and all(len(set(cs)) == cfg.data.n_way for cs in episodes.classes)
+    # A run written before classes were recorded: they are redrawn from its config, every key checked.
+    old = tmp_path / "old"
+    (old / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, old / ".hydra" / "config.yaml")
+    (old / "results.json").write_text((run / "results.json").read_text())
+    write_episodes(old, episodes.accuracy, episodes.identity, episodes.key)
+    episode_classes.main([str(old), "--out", str(tmp_path / "map.json")])
+    assert read_class_map(tmp_path / "map.json") == dict(zip(episodes.key, episodes.classes))
+    write_episodes(old, episodes.accuracy, {**episodes.identity, "eval_seed": 1}, episodes.key)
+    with pytest.raises(ValueError, match=r"not the recorded ones \(identity differs in \['eval_seed'\]"):
+        episode_classes.recover(old)
     best = next((run / "checkpoints").glob("epoch*.ckpt"))
     for name, extra in (("same", []), ("k1", ["inner_steps_test=1"]), ("other", ["seed=5"])):
         overrides = [f"ckpt_path={best}", "num_test_tasks=6", *extra]

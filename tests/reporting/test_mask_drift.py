@@ -37,3 +37,27 @@ def test_clear_errors(run, tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({**results, "checkpoint": str(tmp_path / "gone.ckpt")}))
     with pytest.raises(FileNotFoundError, match="gone.ckpt is missing"):
         mask_drift(tmp_path, "head.bias")
+
+
+def test_masks_json_gives_the_checkpoints_entries_without_it(run, tmp_path):
+    masks = run / "masks.json"
+    assert 0 < masks.stat().st_size < 20_000  # kilobytes, committable
+    body = json.loads(masks.read_text())
+    assert body["initial"]["step"] == 0 and body["tested"]["step"] > 0
+    conv = body["tested"]["layers"]["body.block1.conv"]
+    assert len(conv["quantiles"]) == len(body["quantiles"]) and conv["quantiles"] == sorted(conv["quantiles"])
+    with_checkpoint = mask_drift(run, "head.bias")
+    copy = tmp_path / "run"  # what a committed run folder holds: no checkpoints
+    copy.mkdir()
+    (copy / "masks.json").write_text(masks.read_text())
+    results = json.loads((run / "results.json").read_text())
+    (copy / "results.json").write_text(json.dumps({**results, "checkpoint": str(tmp_path / "gone.ckpt")}))
+    without = mask_drift(copy, "head.bias")
+    assert torch.equal(without.initial, with_checkpoint.initial)
+    assert torch.equal(without.final, with_checkpoint.final)
+    assert main([str(copy)]) == main([str(run)])
+    with pytest.raises(KeyError, match="needs the run's tested checkpoint for other parameters"):
+        mask_drift(copy, "head.weight")
+    (copy / "masks.json").unlink()
+    with pytest.raises(FileNotFoundError, match="masks.json does not exist either"):
+        mask_drift(copy, "head.bias")
