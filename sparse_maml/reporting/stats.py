@@ -45,7 +45,7 @@ def mean_ci(values: Sequence[float]) -> Estimate:
     if n < 2:
         return Estimate(mean, math.nan, math.nan, n)
     se = float(x.std(ddof=1)) / math.sqrt(n)
-    if se == 0:
+    if se <= 1e-12 * max(1.0, abs(mean)):  # equal up to rounding (accuracies are in [0, 1])
         return Estimate(mean, 0.0, 1.0 if mean == 0 else 0.0, n)
     p = float(stats.ttest_1samp(x, 0.0).pvalue)
     return Estimate(mean, float(stats.t.ppf(0.975, n - 1)) * se, p, n)
