@@ -45,9 +45,10 @@ def snapshot(algo: Any, step: int) -> dict[str, Any]:
 
 
 class MaskSnapshot(pl.Callback):
-    """Keeps the masks as training starts (saved in checkpoints, so a resumed run keeps its true start) and writes
-    ``<run>/masks.json`` with them and the tested checkpoint's masks when testing ends. Nothing for algorithms
-    without a mask."""
+    """Keeps the masks as training starts and writes ``<run>/masks.json`` with them and the tested checkpoint's
+    masks when testing ends; nothing for algorithms without a mask. The start is taken in ``setup``, before a resumed
+    run's checkpoint is restored, and kept in the checkpoints too, so a resumed run writes its true start even if its
+    module was built otherwise (another seed)."""
 
     def __init__(self, dirpath: str | None = None) -> None:
         self.dirpath = dirpath

@@ -61,3 +61,16 @@ def test_masks_json_gives_the_checkpoints_entries_without_it(run, tmp_path):
     (copy / "masks.json").unlink()
     with pytest.raises(FileNotFoundError, match="masks.json does not exist either"):
         mask_drift(copy, "head.bias")
+
+
+def test_a_resumed_run_keeps_its_true_start(tmp_path):
+    # Stopped after one epoch and resumed to three: masks.json's start is the uninterrupted run's, not the masks
+    # the resumed process began from.
+    short = [*TINY, "algo=sparse_maml", "algo.mask_lr=0.05", "logger=none", "data.train_batches_per_epoch=2"]
+    train(compose_config([*short, "trainer.max_epochs=3"], output_dir=tmp_path / "full"))
+    train(compose_config([*short, "trainer.max_epochs=1"], output_dir=tmp_path / "resumed"))
+    started = json.loads((tmp_path / "resumed" / "masks.json").read_text())["tested"]
+    train(compose_config([*short, "trainer.max_epochs=3", "ckpt_path=last"], output_dir=tmp_path / "resumed"))
+    full, resumed = (json.loads((tmp_path / d / "masks.json").read_text()) for d in ("full", "resumed"))
+    assert resumed["initial"] == full["initial"]
+    assert resumed["initial"]["entries"] != started["entries"]  # the resumed process did not start from the start
