@@ -84,7 +84,8 @@ def hierarchical_bootstrap(
     pigeonhole bootstrap, Ann. Appl. Stat. 1(2), 2007) moves an episode's value by only 1/n_way of a character's
     effect, or, with product weights, multiplies the episode noise 2^n_way-fold. So the mean is split into its
     three parts and each part is resampled over its own factor (the effects bootstrap of Davison & Hinkley,
-    Bootstrap Methods, 1997, section 3.8; Field & Welsh, JRSS B 69(3), 2007, on resampling every crossed factor):
+    Bootstrap Methods, 1997, section 3.8; Field & Welsh, JRSS B 69(3), 2007, on which schemes are consistent for
+    random-effect data):
 
     - seeds: each seed's mean deviation from the grand mean, seeds drawn with replacement;
     - characters: each character's effect, fitted by least squares to the seed-averaged episodes (episode value =
