@@ -4,7 +4,9 @@ episode by episode (``python -m sparse_maml.compare``).
 
 Each episode also carries a key, a hash of its split (name and SHA-256 of its images and labels) and its image
 indices: two runs share an episode exactly when they share its key, whatever else (code version, number of tasks)
-differs.
+differs; and its classes (ids in the split's class list, label order), so that a comparison can resample the test
+characters the episodes share (``reporting/stats.py``). Files written before the classes were recorded lack them;
+``reporting/episode_classes.py`` recovers them from the data.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ FILENAME = "episodes.json"
 class EpisodeResults:
     """``identity``: dataset, split, store (its name and the digest of its bytes), eval_seed, n_way, k_shot, k_query,
     num_tasks. ``index``, ``key`` and ``accuracy`` are parallel lists of length num_tasks: episode index in the fixed
-    list, its key, query accuracy."""
+    list, its key, query accuracy; ``classes`` [num_tasks][n_way] the class ids of each episode (None in files
+    written before they were recorded)."""
 
     identity: dict[str, Any]
     index: list[int]
     key: list[str]
     accuracy: list[float]
+    classes: list[list[int]] | None = None
 
     def by_key(self) -> dict[str, float]:
         """{episode key: accuracy}."""
@@ -45,6 +49,11 @@ def episode_key(store: str, support: Any, query: Any) -> str:
     for part in (support, query):
         h.update(b"|" + bytes(memoryview(part.numpy() if hasattr(part, "numpy") else part).cast("B")))
     return h.hexdigest()
+
+
+def episode_classes(dm: Any, stage: str = "test") -> list[list[int]]:
+    """The class ids (in the split's class list, label order) of each of ``dm``'s fixed ``stage`` episodes."""
+    return [[int(c) for c in e.classes] for e in dm.episodes(stage)]
 
 
 def describe(dm: Any, stage: str = "test") -> tuple[dict[str, Any], list[str]]:
@@ -66,12 +75,18 @@ def describe(dm: Any, stage: str = "test") -> tuple[dict[str, Any], list[str]]:
 
 
 def write_episodes(
-    run_dir: str | Path, accuracy: Sequence[float], identity: dict[str, Any], keys: Sequence[str]
+    run_dir: str | Path,
+    accuracy: Sequence[float],
+    identity: dict[str, Any],
+    keys: Sequence[str],
+    classes: Sequence[Sequence[int]] | None = None,
 ) -> Path:
-    """Write ``<run_dir>/episodes.json``: episode i of the fixed list has ``accuracy[i]`` and ``keys[i]``."""
-    if not len(accuracy) == len(keys) == identity["num_tasks"]:
+    """Write ``<run_dir>/episodes.json``: episode i of the fixed list has ``accuracy[i]``, ``keys[i]`` and, when
+    given, ``classes[i]``."""
+    if not len(accuracy) == len(keys) == identity["num_tasks"] or (classes is not None and len(classes) != len(keys)):
+        lists = "" if classes is None else f" and {len(classes)} class lists"
         raise ValueError(
-            f"{len(accuracy)} accuracies and {len(keys)} episode keys for num_tasks={identity['num_tasks']}: "
+            f"{len(accuracy)} accuracies and {len(keys)} episode keys{lists} for num_tasks={identity['num_tasks']}: "
             "every fixed episode needs exactly one of each"
         )
     path = Path(run_dir) / FILENAME
@@ -81,6 +96,8 @@ def write_episodes(
         "key": list(keys),
         "accuracy": [float(a) for a in accuracy],
     }
+    if classes is not None:
+        body["classes"] = [[int(c) for c in cs] for cs in classes]
     return write_text(path, json.dumps(body, indent=1))
 
 
@@ -89,11 +106,12 @@ def write_test_episodes(run_dir: str | Path, accuracy: Sequence[float], dm: Any,
     (``trainer.limit_test_batches``) covers the first episodes on one process and is written as such; on several
     processes it covers no prefix, and nothing is written."""
     identity, keys = describe(dm)
+    classes = episode_classes(dm)
     if len(accuracy) != len(keys):
         if ranks > 1:
             return None
-        identity["num_tasks"], keys = len(accuracy), keys[: len(accuracy)]
-    return write_episodes(run_dir, accuracy, identity, keys)
+        identity["num_tasks"], keys, classes = len(accuracy), keys[: len(accuracy)], classes[: len(accuracy)]
+    return write_episodes(run_dir, accuracy, identity, keys, classes)
 
 
 def read_episodes(run_dir: str | Path) -> EpisodeResults:
@@ -112,4 +130,7 @@ def read_episodes(run_dir: str | Path) -> EpisodeResults:
         raise ValueError(f"{path} lacks {', '.join(missing)}: not a per-episode results file")
     if not len(body["index"]) == len(body["key"]) == len(body["accuracy"]):
         raise ValueError(f"{path}: index, key and accuracy have different lengths")
-    return EpisodeResults(body["identity"], [int(i) for i in body["index"]], body["key"], body["accuracy"])
+    classes = body.get("classes")
+    if classes is not None and len(classes) != len(body["key"]):
+        raise ValueError(f"{path}: {len(classes)} class lists for {len(body['key'])} episodes")
+    return EpisodeResults(body["identity"], [int(i) for i in body["index"]], body["key"], body["accuracy"], classes)

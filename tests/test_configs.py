@@ -51,7 +51,7 @@ def test_trainer_logger_callbacks_compose(trainer, logger):
     if logger == "wandb":
         assert cfg.logger.wandb.mode == "offline"
     callbacks = [hydra.utils.instantiate(c) for c in cfg.callbacks.values()]
-    assert len(callbacks) == 8
+    assert len(callbacks) == 9
     if trainer == "cpu":  # the gpu and ddp presets need hardware this machine may not have
         hydra.utils.instantiate(cfg.trainer, logger=False)
 

@@ -1,11 +1,15 @@
-"""Reporting: finished runs as figures and tables.
+"""Reporting: finished runs as figures and tables, in layers.
 
-- ``runs``: finding run folders, the configuration keys that differ between them, grouping them.
-- ``plots``: one run's training curves (drawn by the ``TrainingCurves`` callback) and runs against what was swept.
-- ``tables``: markdown tables of accuracy and sparsity.
-- ``cli``: the command, ``python -m sparse_maml.figures RUN_OR_MULTIRUN_DIR ... --out DIR``.
-- ``compare``: groups of runs compared episode by episode, ``python -m sparse_maml.compare RUN_OR_MULTIRUN_DIR ...``;
-  ``stats``: the t-tests it uses.
+- loading: ``runs`` (run folders, the configuration keys that differ, groups for plots and tables) and ``groups``
+  (runs grouped for a comparison, per seed and test episode); ``episode_classes`` (the classes of the test episodes
+  of runs written before episodes.json recorded them).
+- statistics: ``stats`` (scipy's t-tests and intervals; the hierarchical bootstrap) and ``contrasts`` (A − B and
+  its changes, with those statistics).
+- tables: ``markdown`` (the one table writer), ``tables`` (accuracy and sparsity), ``comparison``
+  (``comparison.md``).
+- plots: ``plots``.
+- commands: ``cli`` (``python -m sparse_maml.figures``), ``compare`` (``python -m sparse_maml.compare``),
+  ``mask_drift`` and ``episode_classes`` (``python -m sparse_maml.reporting.<name>``).
 """
 
 from .runs import Run, find_runs, varying_keys

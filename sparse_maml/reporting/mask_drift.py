@@ -2,10 +2,12 @@
 --param head.bias``.
 
 A weight is frozen where its mask logit is below zero (update sparsity is the fraction below zero), so an entry
-that rises moves towards "update". The final logits are the tested checkpoint's (``checkpoint`` in ``results.json``);
-the initial ones are rebuilt as train.py makes them, from the checkpoint's hyperparameters and the run's seed
-(``seed_everything``, then the module). The run's checkpoints are needed, which committed run folders leave out.
-Masks that get no gradient (a conv bias before BatchNorm) end where they started, which checks the rebuild.
+that rises moves towards "update". With the run's tested checkpoint (``checkpoint`` in ``results.json``) the final
+logits are the checkpoint's and the initial ones are rebuilt as train.py makes them, from the checkpoint's
+hyperparameters and the run's seed (``seed_everything``, then the module); masks that get no gradient (a conv bias
+before BatchNorm) end where they started, which checks the rebuild. Without the checkpoint (committed run folders
+leave checkpoints out) both come from the run's ``masks.json`` (``callbacks/masks.py``), which keeps every entry
+of the output bias's mask (``ENTRIES``) at the start and at the tested step.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
 
+from ..callbacks.masks import ENTRIES, FILENAME, read_masks
 from ..checkpoint_io import load_checkpoint
 from ..module import MetaLearner
+from .markdown import table
 
 
 @dataclass
@@ -57,10 +62,15 @@ def tested_checkpoint(run: Path) -> Path:
     return checkpoint
 
 
-def mask_drift(run: Path, param: str) -> Drift:
-    """The mask logits of backbone parameter ``param`` (e.g. ``head.bias``) at initialisation and in the tested
-    checkpoint of ``run``."""
-    checkpoint = load_checkpoint(tested_checkpoint(run))
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint file's contents (hyperparameters and state dict), read as data only."""
+    return load_checkpoint(path)
+
+
+def drift_from_checkpoint(run: Path, param: str) -> Drift:
+    """The mask logits of backbone parameter ``param`` (e.g. ``head.bias``) at initialisation, rebuilt, and in the
+    tested checkpoint of ``run``."""
+    checkpoint = read_checkpoint(tested_checkpoint(run))
     hparams = dict(checkpoint["hyper_parameters"])
     pl.seed_everything(hparams["config"]["seed"], workers=True, verbose=False)
     module = MetaLearner(**hparams)  # what build_module makes after train.py's seed_everything
@@ -72,17 +82,40 @@ def mask_drift(run: Path, param: str) -> Drift:
     return Drift(run, initial, module.algo.meta_parameters()[param].detach().flatten())
 
 
+def drift_from_masks_json(run: Path, param: str) -> Drift:
+    """The mask logits of ``param`` at the start and the tested step, from ``<run>/masks.json``."""
+    body = read_masks(run)
+    if param not in body["initial"]["entries"]:
+        raise KeyError(
+            f"{run / FILENAME} keeps the entries of {', '.join(ENTRIES)} only, not {param!r}: "
+            "mask_drift needs the run's tested checkpoint for other parameters"
+        )
+    as_tensor = lambda at: torch.tensor(body[at]["entries"][param], dtype=torch.float32)  # noqa: E731
+    return Drift(run, as_tensor("initial"), as_tensor("tested"))
+
+
+def mask_drift(run: Path, param: str) -> Drift:
+    """The drift of ``param``'s mask in ``run``: from its tested checkpoint when it is there, else from its
+    ``masks.json``; FileNotFoundError naming both when neither is."""
+    try:
+        tested_checkpoint(run)
+    except FileNotFoundError as missing:
+        if (run / FILENAME).exists():
+            return drift_from_masks_json(run, param)
+        raise FileNotFoundError(f"{missing}, and {run / FILENAME} does not exist either: it needs one") from None
+    return drift_from_checkpoint(run, param)
+
+
 def main(argv: list[str] | None = None) -> str:
     prog = "python -m sparse_maml.reporting.mask_drift"
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="finished run folders (with their checkpoints)")
+    parser.add_argument("runs", nargs="+", type=Path, help="finished run folders (checkpoints or masks.json)")
     parser.add_argument("--param", default="head.bias", help="the backbone parameter whose mask to read")
     args = parser.parse_args(argv)
     drifts = [mask_drift(r, args.param) for r in args.runs]
     head = ["run", "initial m", "final m", "rose (towards update)", "mean change", "frozen"]
-    rows = [head, ["---"] * len(head), *(d.row() for d in drifts)]
     moved = torch.cat([d.final - d.initial for d in drifts])
-    text = "\n".join("| " + " | ".join(r) + " |" for r in rows) + (
+    text = table(head, [d.row() for d in drifts]) + (
         f"\n\n{args.param}: {sum(d.towards_update for d in drifts)} of {moved.numel()} entries rose, "
         f"by {moved.mean():+.3f} on average (min {moved.min():+.3f}, max {moved.max():+.3f})"
     )

@@ -198,3 +198,27 @@ def plot_final_layers(runs: list[Run], keys: list[str], out: Path) -> Path | Non
     ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     ax.legend(fontsize=7)
     return _save(fig, out / "final_sparsity_by_layer.png")
+
+
+def plot_differences(pairs: list[Any], path: Path) -> Path:
+    """A − B in points with its 95% hierarchical bootstrap interval, one row per pair (``contrasts.Pair``), each
+    seed's own difference as a dot; unpaired (flagged) pairs as grey crosses."""
+    fig, ax = plt.subplots(figsize=(7.5, 1.5 + 0.4 * len(pairs)))
+    for y, p in enumerate(pairs):
+        if p.paired:
+            low, high = (100 * x for x in p.bootstrap)
+            mean = 100 * p.mean
+            ax.errorbar(mean, y, xerr=[[mean - low], [high - mean]], fmt="o", color="C0", capsize=3)
+            ax.plot([100 * x for x in p.per_seed], [y] * len(p.per_seed), ".", color="C1", alpha=0.7)
+        else:
+            ax.plot(100 * p.mean, y, "x", color="grey")
+    ax.axvline(0, color="k", linewidth=0.8)
+    ax.set_yticks(range(len(pairs)), [f"{p.a.label} − {p.b.label}" for p in pairs], fontsize=7)
+    ax.invert_yaxis()
+    ax.set(
+        xlabel="test accuracy difference A − B (points)",
+        title="paired differences, 95% CI of the hierarchical bootstrap (seeds, characters, episodes)\n"
+        "(dots: seeds; ×: different episodes, unpaired)",
+    )
+    ax.title.set_fontsize(9)
+    return _save(fig, path)

@@ -6,6 +6,7 @@ import json
 import statistics
 from collections import defaultdict
 
+from .markdown import table
 from .runs import Run, adaptation_groups, final_sparsity, masked_groups, mean_std, sortable
 
 
@@ -33,7 +34,7 @@ def summary_table(runs: list[Run], keys: list[str]) -> str:
         "tested at step",
         "network sparsity at the last step (%)",
     ]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
     order = lambda kv: (kv[0][0], [sortable(json.loads(v)) for v in kv[0][1:]])  # noqa: E731
     for key, members in sorted(groups.items(), key=order):
         acc = _spread([100 * r.results["accuracy"] for r in members], 2)
@@ -44,9 +45,8 @@ def summary_table(runs: list[Run], keys: list[str]) -> str:
         sp = _spread(sparsity, 1) if sparsity else "-"
         steps = "/".join(str(step) for r in members if (step := tested_step(r)) is not None) or "-"
         last = [100 * r.history["sparsity"][-1]["network"] for r in members if r.history.get("sparsity")]
-        cells = [*key, str(len(members)), acc, f"{ci:.2f}", sp, steps, _spread(last, 1) if last else "-"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append([*key, str(len(members)), acc, f"{ci:.2f}", sp, steps, _spread(last, 1) if last else "-"])
+    return table(head, rows)
 
 
 def tested_step(r: Run) -> int | None:
@@ -66,17 +66,14 @@ def layer_table(runs: list[Run], keys: list[str]) -> str:
     layers = [k for k in first.results["sparsity"] if k != "network" and "norm" not in k]  # BN: gains below
     tensors = [t for t in first.results.get("sparsity_per_tensor", {}) if t == "head.bias" or ".norm.weight" in t]
     cols = [*layers, *tensors]
-    lines = [
-        "| configuration | " + " | ".join(c.removeprefix("body.") for c in cols) + " |",
-        "|" + "---|" * (1 + len(cols)),
-    ]
+    rows = []
     for label, members in groups.items():
-        cells = []
+        cells = [label]
         for c in cols:
             values = [v for r in members if (v := final_sparsity(r, c)) is not None]
             cells.append(_spread(values, 1) if values else "-")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return table(["configuration", *(c.removeprefix("body.") for c in cols)], rows)
 
 
 def adaptation_table(runs: list[Run], keys: list[str]) -> str:
@@ -88,12 +85,8 @@ def adaptation_table(runs: list[Run], keys: list[str]) -> str:
     layers = list(
         dict.fromkeys(la for rs in groups.values() for r in rs for la in r.history["adaptation"][-1]["layers"])
     )
-    lines = [
-        "| configuration | seeds | " + " | ".join(la.removeprefix("body.") for la in layers) + " |",
-        "|" + "---|" * (2 + len(layers)),
-    ]
+    rows = []
     for label, members in groups.items():
         last = [r.history["adaptation"][-1]["layers"] for r in members]
-        cells = [_spread([100 * a.get(la, 0.0) for a in last], 2) for la in layers]
-        lines.append(f"| {label} | {len(members)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append([label, str(len(members)), *(_spread([100 * a.get(la, 0.0) for a in last], 2) for la in layers)])
+    return table(["configuration", "seeds", *(la.removeprefix("body.") for la in layers)], rows)

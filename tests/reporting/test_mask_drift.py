@@ -37,3 +37,40 @@ def test_clear_errors(run, tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({**results, "checkpoint": str(tmp_path / "gone.ckpt")}))
     with pytest.raises(FileNotFoundError, match="gone.ckpt is missing"):
         mask_drift(tmp_path, "head.bias")
+
+
+def test_masks_json_gives_the_checkpoints_entries_without_it(run, tmp_path):
+    masks = run / "masks.json"
+    assert 0 < masks.stat().st_size < 20_000  # kilobytes, committable
+    body = json.loads(masks.read_text())
+    assert body["initial"]["step"] == 0 and body["tested"]["step"] > 0
+    conv = body["tested"]["layers"]["body.block1.conv"]
+    assert len(conv["quantiles"]) == len(body["quantiles"]) and conv["quantiles"] == sorted(conv["quantiles"])
+    with_checkpoint = mask_drift(run, "head.bias")
+    copy = tmp_path / "run"  # what a committed run folder holds: no checkpoints
+    copy.mkdir()
+    (copy / "masks.json").write_text(masks.read_text())
+    results = json.loads((run / "results.json").read_text())
+    (copy / "results.json").write_text(json.dumps({**results, "checkpoint": str(tmp_path / "gone.ckpt")}))
+    without = mask_drift(copy, "head.bias")
+    assert torch.equal(without.initial, with_checkpoint.initial)
+    assert torch.equal(without.final, with_checkpoint.final)
+    assert main([str(copy)]) == main([str(run)])
+    with pytest.raises(KeyError, match="needs the run's tested checkpoint for other parameters"):
+        mask_drift(copy, "head.weight")
+    (copy / "masks.json").unlink()
+    with pytest.raises(FileNotFoundError, match="masks.json does not exist either"):
+        mask_drift(copy, "head.bias")
+
+
+def test_a_resumed_run_keeps_its_true_start(tmp_path):
+    # Stopped after one epoch and resumed to three: masks.json's start is the uninterrupted run's, not the masks
+    # the resumed process began from.
+    short = [*TINY, "algo=sparse_maml", "algo.mask_lr=0.05", "logger=none", "data.train_batches_per_epoch=2"]
+    train(compose_config([*short, "trainer.max_epochs=3"], output_dir=tmp_path / "full"))
+    train(compose_config([*short, "trainer.max_epochs=1"], output_dir=tmp_path / "resumed"))
+    started = json.loads((tmp_path / "resumed" / "masks.json").read_text())["tested"]
+    train(compose_config([*short, "trainer.max_epochs=3", "ckpt_path=last"], output_dir=tmp_path / "resumed"))
+    full, resumed = (json.loads((tmp_path / d / "masks.json").read_text()) for d in ("full", "resumed"))
+    assert resumed["initial"] == full["initial"]
+    assert resumed["initial"]["entries"] != started["entries"]  # the resumed process did not start from the start
