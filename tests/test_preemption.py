@@ -118,3 +118,16 @@ def test_stop_signals_outside_training_are_left_alone():
     assert signal.getsignal(signal.SIGUSR1) == before
     with pytest.raises(ValueError, match="unknown signal names"):
         StopSignals(["SIGNOPE"])
+
+
+def test_ckpt_path_auto_takes_the_newest_of_last_and_lightnings_hpc_checkpoints(tmp_path):
+    from sparse_maml.run import resolve_ckpt
+
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert resolve_ckpt("auto", last, tmp_path) is None  # nothing yet: a fresh start
+    last.parent.mkdir()
+    for path, step in ((last, 40), (tmp_path / "hpc_ckpt_1.ckpt", 40)):
+        torch.save({"global_step": step, "state_dict": {}}, path)
+    assert resolve_ckpt("auto", last, tmp_path) == str(last)  # a tie: ours
+    torch.save({"global_step": 41, "state_dict": {}}, tmp_path / "hpc_ckpt_2.ckpt")
+    assert resolve_ckpt("auto", last, tmp_path) == str(tmp_path / "hpc_ckpt_2.ckpt")
