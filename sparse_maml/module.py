@@ -17,7 +17,7 @@ from torch import Tensor
 from torchmetrics import CatMetric, MeanMetric
 
 from .algorithms import REGISTRY, build_algorithm
-from .algorithms.evaluation import Evaluation
+from .algorithms.engine.evaluation import Evaluation
 from .checkpoint_io import load_checkpoint
 from .data import augment
 from .models import build_backbone

@@ -7,7 +7,7 @@ from typing import Any
 from torch import nn
 
 from .anil import ANIL, BOIL
-from .base import InnerLoopLearner
+from .engine.base import InnerLoopLearner
 from .maml import FOMAML, MAML
 from .meta_curvature import MetaCurvature
 from .meta_sgd import MetaSGD

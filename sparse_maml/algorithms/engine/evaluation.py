@@ -13,7 +13,7 @@ from torch import Tensor
 from .update import Params
 
 if TYPE_CHECKING:
-    from .base import InnerLoopLearner
+    from .protocol import Adaptable
 
 
 class Evaluation(NamedTuple):
@@ -43,7 +43,7 @@ def change_sq(theta: Params, phi: Params, tasks: int | None = None) -> dict[str,
 
 
 def evaluate_per_task(
-    learner: InnerLoopLearner, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor, steps: int
+    learner: Adaptable, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor, steps: int
 ) -> Evaluation:
     """``Evaluation`` of xs [T, N*K, C, H, W], ys [T, N*K], xq [T, N*Q, C, H, W], yq [T, N*Q], one task at a time
     (``adapt`` and ``predict``)."""
