@@ -237,13 +237,7 @@ class EpisodicDataModule(pl.LightningDataModule):
             first = start + rank * (self.meta_batch_size // world)
             seeds = [episode_seed("augment", self.seed, first + t) >> 1 for t in range(xs.shape[0])]
             groups = [slice(t, t + 1) for t in range(xs.shape[0])]
-        out_s, out_q = [], []
-        for seed, sl in zip(seeds, groups):
-            g = torch.Generator(device=xs.device)
-            g.manual_seed(seed)
-            out_s.append(aug.augment(aug.to_unit(xs[sl]), self.crop_padding, self.hflip, self.color_jitter, g))
-            out_q.append(aug.augment(aug.to_unit(xq[sl]), self.crop_padding, self.hflip, self.color_jitter, g))
-        return torch.cat(out_s), torch.cat(out_q)
+        return aug.augment_groups(xs, xq, seeds, groups, self.crop_padding, self.hflip, self.color_jitter)
 
     # info
     @property
@@ -282,12 +276,16 @@ class EpisodicDataModule(pl.LightningDataModule):
             "split_digests": self.split_digests,
         }
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._restored_position = int(state_dict.get("train_position", 0))
-        self._train_batches_seen = int(state_dict.get("train_batches_seen", 0))
+    def restore_position(self, position: int) -> None:
+        """Continue the training stream at episode ``position`` (a checkpoint's ``train_position``)."""
+        self._restored_position = position
         self._pending.clear()
         if "train" in self._samplers:
-            self._samplers["train"].position = self._restored_position
+            self._samplers["train"].position = position
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.restore_position(int(state_dict.get("train_position", 0)))
+        self._train_batches_seen = int(state_dict.get("train_batches_seen", 0))
         if state_dict.get("mean") is not None and self.hparams.get("mean") is None:
             self.mean, self.std = state_dict["mean"], state_dict["std"]
         saved, now = state_dict.get("split_digests") or {}, self.split_digests

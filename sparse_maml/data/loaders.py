@@ -6,15 +6,12 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .sampler import Episode, EpisodeSampler
-
-if TYPE_CHECKING:
-    from .datamodule import EpisodicDataModule
 
 MetaBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -72,11 +69,20 @@ class FixedBatches(Dataset):
         return self.sampler.batch(self.episodes[b * self.tasks : (b + 1) * self.tasks])
 
 
+class Stream(Protocol):
+    """The datamodule as the training loader sees it (``EpisodicDataModule``): a stream position to save and restore."""
+
+    @property
+    def train_position(self) -> int: ...
+
+    def restore_position(self, position: int) -> None: ...
+
+
 class TrainLoader(DataLoader):
     """The training loader, resumable in Lightning's sense (``state_dict`` / ``load_state_dict``): its state is the
     datamodule's stream position, so that Lightning knows a mid-epoch checkpoint resumes exactly."""
 
-    def __init__(self, datamodule: EpisodicDataModule, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, datamodule: Stream, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.datamodule = datamodule
 
@@ -84,8 +90,4 @@ class TrainLoader(DataLoader):
         return {"train_position": self.datamodule.train_position}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        dm = self.datamodule
-        dm._pending.clear()
-        dm._restored_position = int(state_dict["train_position"])
-        if "train" in dm._samplers:
-            dm._samplers["train"].position = dm._restored_position
+        self.datamodule.restore_position(int(state_dict["train_position"]))
