@@ -173,11 +173,12 @@ class EpisodicDataModule(pl.LightningDataModule):
         stream = self.sampler("train")
         rank, world = self._rank()
         pending = self._pending if self.trainer is not None else None
+        overfit = self.trainer is not None and self.trainer.overfit_batches > 0
         return TrainLoader(
             self,
             StreamBatches(stream, self.meta_batch_size, rank, world),
             batch_size=None,
-            sampler=StreamStarts(stream, self.train_batches_per_epoch, self.meta_batch_size, pending),
+            sampler=StreamStarts(stream, self.train_batches_per_epoch, self.meta_batch_size, pending, overfit),
             num_workers=self.num_workers,
             generator=torch.Generator(),  # not the global one: making an iterator then leaves global RNG alone
         )

@@ -21,15 +21,23 @@ class StreamStarts(Sampler[int]):
     workers), so advancing the stream here keeps its position right in the process that checkpoints.
 
     Under a Trainer, `pending` holds the starts handed out but not yet trained on (the loader prefetches): a new
-    iterator (next epoch, or a resumed run) goes back to the first of them, so no meta-batch is skipped."""
+    iterator (next epoch, or a resumed run) goes back to the first of them, so no meta-batch is skipped.
+    `repeat`: every epoch starts where the first did, so that it trains on the same meta-batches (overfit_batches)."""
 
-    def __init__(self, stream: EpisodeSampler, batches: int, tasks: int, pending: deque[int] | None = None) -> None:
+    def __init__(
+        self, stream: EpisodeSampler, batches: int, tasks: int, pending: deque[int] | None = None, repeat: bool = False
+    ) -> None:
         self.stream, self.batches, self.tasks, self.pending = stream, batches, tasks, pending
+        self.first = stream.position if repeat else None
 
     def __len__(self) -> int:
         return self.batches
 
     def __iter__(self) -> Iterator[int]:
+        if self.first is not None:
+            self.stream.position = self.first
+            if self.pending:
+                self.pending.clear()
         if self.pending:
             self.stream.position = self.pending[0]
             self.pending.clear()
