@@ -15,7 +15,7 @@ from . import augment as aug
 from .loaders import FixedBatches, MetaBatch, StreamBatches, StreamStarts, TrainLoader
 from .registry import download_split, get_format, load_split, plain
 from .sampler import Episode, EpisodeSampler, episode_seed
-from .store import ImageStore
+from .store import ImageStore, warn_shared_classes
 
 
 class EpisodicDataModule(pl.LightningDataModule):
@@ -43,6 +43,11 @@ class EpisodicDataModule(pl.LightningDataModule):
         cache_dir, download, url: see `load_split`; `prepare_data` downloads.
         num_workers: dataloader workers (0 is right: the data is in memory and gathering is one index op).
         **format_options: passed to the format loader (e.g. Omniglot's `splits`, `rotations`).
+
+    >>> dm = EpisodicDataModule("embedded", n_way=5, k_shot=1, k_query=2, meta_batch_size=2)
+    >>> xs, ys, xq, yq = next(iter(dm.train_dataloader()))
+    >>> tuple(xs.shape), tuple(xq.shape), xs.dtype, dm.normalize(xs).dtype
+    ((2, 5, 1, 28, 28), (2, 10, 1, 28, 28), torch.uint8, torch.float32)
     """
 
     def __init__(
@@ -148,19 +153,8 @@ class EpisodicDataModule(pl.LightningDataModule):
         for s in wanted.get(stage, []):
             self.sampler(s)
         if stage in ("fit", None):
-            self._check_disjoint()
-
-    def _check_disjoint(self) -> None:
-        train = set(self.store("train").class_names)
-        for s in ("val", "test"):
-            if s in self._stores and self.splits[s] != self.splits["train"]:
-                shared = train & set(self._stores[s].class_names)
-                if shared:
-                    warnings.warn(
-                        f"{len(shared)} classes of the {s} split {self.splits[s]!r} are also in the train "
-                        f"split, e.g. {sorted(shared)[:3]}: few-shot results would be optimistic",
-                        stacklevel=2,
-                    )
+            others = {s: (self.splits[s], self._stores[s]) for s in ("val", "test") if s in self._stores}
+            warn_shared_classes(self.store("train"), self.splits["train"], others)
 
     # loaders
     def _rank(self) -> tuple[int, int]:

@@ -26,7 +26,7 @@ from ...models.fused.functional import Conv4Functional
 from .batched import batched_evaluate, batched_first_order, pays
 from .evaluation import Evaluation, evaluate_per_task
 from .first_order import first_order_meta_grads, first_order_surrogate
-from .masks import below_zero, grouped_sparsity, network_sparsity, tensor_sparsity
+from .masks import batch_norm_parameters, below_zero, grouped_sparsity, network_sparsity, tensor_sparsity
 from .per_task import adapt_first_order, first_order_task, second_order_task
 from .update import Params, Step, accumulate
 
@@ -40,7 +40,18 @@ class InnerLoopLearner(nn.Module):
     """A gradient-based meta-learner over a backbone with ``body`` and ``head`` submodules.
 
     Shapes: a meta-batch is ``xs [T, N*K, C, H, W]``, ``ys [T, N*K]``, ``xq [T, N*Q, C, H, W]``, ``yq [T, N*Q]``;
-    one task drops the leading T.
+    one task drops the leading T. An algorithm is a subclass that says what adapts and how (ANIL, in two lines):
+
+    >>> from sparse_maml.models import build_backbone
+    >>> class HeadOnly(InnerLoopLearner):
+    ...     name = "head_only"
+    ...     def adapts(self, name: str) -> bool: return name.startswith("head.")
+    >>> learner = HeadOnly(build_backbone("conv4", in_channels=1, image_size=28, hidden=8), inner_steps=2)
+    >>> learner.adapted
+    ['head.weight', 'head.bias']
+    >>> xs, ys = torch.rand(3, 5, 1, 28, 28), torch.arange(5).repeat(3, 1)  # three 5-way 1-shot tasks
+    >>> learner.evaluate(xs, ys, xs, ys).accuracy.shape
+    torch.Size([3])
     """
 
     name: ClassVar[str] = ""
@@ -87,7 +98,7 @@ class InnerLoopLearner(nn.Module):
         self.first_order = bool(first_order)
         self.adapt_bn = bool(adapt_bn)
         names = [n for n, p in backbone.named_parameters() if p.requires_grad]
-        frozen = set() if adapt_bn else _batch_norm_parameters(backbone)
+        frozen = set() if adapt_bn else batch_norm_parameters(backbone)
         self.adapted = [n for n in names if self.adapts(n) and n not in frozen]
         if not self.adapted:
             raise ValueError(f"{self.name}: no backbone parameter adapts in the inner loop")
@@ -282,13 +293,3 @@ class InnerLoopLearner(nn.Module):
         if not self.elementwise:
             return {n: partial(self.precondition, n, meta=meta) for n in self.adapted}
         return {n: self.scale(m) for n, m in meta.items()}
-
-
-def _batch_norm_parameters(backbone: nn.Module) -> set[str]:
-    """Names of the parameters of every BatchNorm layer of ``backbone``."""
-    return {
-        f"{prefix}.{n}" if prefix else n
-        for prefix, module in backbone.named_modules()
-        if isinstance(module, nn.modules.batchnorm._BatchNorm)
-        for n, _ in module.named_parameters(recurse=False)
-    }

@@ -22,9 +22,7 @@ if TYPE_CHECKING:
     from .protocol import Adaptable
 
 
-def encoders(
-    learner: Adaptable, frozen: Params, need_graph: bool
-) -> tuple[Callable[[Tensor], Tensor], Callable]:
+def encoders(learner: Adaptable, frozen: Params, need_graph: bool) -> tuple[Callable[[Tensor], Tensor], Callable]:
     """(encode, model): ``model(phi, encode(x))`` are the logits with adapted parameters phi.
 
     With only the head adapting, ``encode`` runs the body once per input; otherwise it only puts x in the
