@@ -46,9 +46,7 @@ def optimizer_spec(spec: str | Mapping[str, Any], key: str) -> dict[str, Any]:
     return spec
 
 
-def build_optimizer(
-    spec: Mapping[str, Any], params: Iterable[torch.nn.Parameter], lr: float
-) -> torch.optim.Optimizer:
+def build_optimizer(spec: Mapping[str, Any], params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
     """The optimiser ``spec`` (checked by ``optimizer_spec``) describes, over ``params`` at learning rate ``lr``."""
     factory = hydra.utils.instantiate(dict(spec))
     cls = factory.func if isinstance(factory, functools.partial) else None

@@ -99,7 +99,10 @@ def _evaluate(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("data") is not None:
         hp = module.hparams
         log.info(
-            "%s images read at the checkpoint's input shape %sx%sx%s", dm.dataset, hp.in_channels, hp.image_size,
+            "%s images read at the checkpoint's input shape %sx%sx%s",
+            dm.dataset,
+            hp.in_channels,
+            hp.image_size,
             hp.image_size,
         )
     trainer = pl.Trainer(

@@ -97,4 +97,3 @@ def _claim(folder: Path) -> None:
             _describe(before),
         )
     write_text(folder / OWNER, json.dumps(me))
-
