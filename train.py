@@ -7,10 +7,13 @@ from omegaconf import DictConfig
 
 from sparse_maml import ddp
 from sparse_maml.finished import finished_results
+from sparse_maml.logs import get_logger
 from sparse_maml.preemption import Preempted
 from sparse_maml.presets import check_experiments
 from sparse_maml.run import train
 from sparse_maml.user_errors import bad_input_as_message
+
+log = get_logger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -19,7 +22,8 @@ def main(cfg: DictConfig) -> float:
         results = finished_results(cfg.paths.output_dir) if cfg.skip_finished else None
         if results is not None:
             accuracy = results.get("accuracy", float("nan"))
-            print(f"finished already, not trained again: {cfg.paths.output_dir} (test accuracy {accuracy:.4%})")
+            done = f"finished already, not trained again: {cfg.paths.output_dir} (test accuracy {accuracy:.4%})"
+            log.info(done)
         else:
             try:
                 results = train(cfg)

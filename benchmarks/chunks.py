@@ -1,5 +1,5 @@
 """Tasks together (grouped convolutions) against one task at a time, by task size: the measurement behind the CPU
-chunk budget of ``sparse_maml/algorithms/batched.py``.
+chunk budget of ``sparse_maml/algorithms/engine/batched.py``.
 
     python -m benchmarks.chunks --threads 1
 
@@ -16,9 +16,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from sparse_maml.algorithms.batched import CPU_TASK_BYTES
+from sparse_maml.algorithms.engine.batched import CPU_TASK_BYTES
 from sparse_maml.models import build_backbone
-from sparse_maml.models.functional import Conv4Functional
+from sparse_maml.models.fused.functional import Conv4Functional
 
 SIZES = [(5, 28, 1), (10, 28, 1), (25, 28, 1), (75, 28, 1), (5, 56, 3), (5, 84, 3), (25, 84, 3)]  # (B, S, C)
 

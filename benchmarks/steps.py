@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch.profiler import profile
 
 from sparse_maml.models import build_backbone
-from sparse_maml.models.functional import Conv4Functional
-from sparse_maml.models.fused import batch_norm_relu_pool
+from sparse_maml.models.fused.functional import Conv4Functional
+from sparse_maml.models.fused.kernels import batch_norm_relu_pool
 
 from . import baseline
 from .run import make_batch, parse_args

@@ -20,6 +20,16 @@ class Learner:
 
     Images are raw, at the training resolution: uint8 in [0, 255] or float in [0, 1], [B, C, H, W]; the
     checkpoint's normalisation is applied here. Inputs that do not fit the checkpoint raise ``LearnerInputError``.
+
+    >>> module = MetaLearner("fomaml", n_way=5, in_channels=1, image_size=28, backbone_kwargs={"hidden": 8})
+    >>> learner = Learner(module)  # load_learner(path) gives one from a checkpoint
+    >>> xs, ys = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8), torch.arange(5)  # 5-way 1-shot
+    >>> fast = learner.adapt(xs, ys, steps=2)
+    >>> learner.predict(fast, torch.rand(3, 1, 28, 28)).shape
+    torch.Size([3, 5])
+    >>> learner.adapt(xs, ys + 1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    sparse_maml.api.LearnerInputError: Learner.adapt: ys holds labels 1..5; this checkpoint expects ys of shape [5] ...
     """
 
     def __init__(self, module: MetaLearner) -> None:
@@ -87,7 +97,16 @@ class Learner:
 
 
 def load_learner(ckpt_path: str | Path, map_location: str | torch.device = "cpu") -> Learner:
-    """Load a checkpoint written by train.py as a ready-to-use ``Learner``."""
+    """Load a checkpoint written by train.py as a ready-to-use ``Learner`` (read as data: nothing in it runs).
+
+    >>> import os, tempfile
+    >>> module = MetaLearner("fomaml", n_way=5, in_channels=1, image_size=28, backbone_kwargs={"hidden": 8})
+    >>> path = os.path.join(tempfile.mkdtemp(), "last.ckpt")  # a run's checkpoints/last.ckpt holds the same keys
+    >>> torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, path)
+    >>> learner = load_learner(path)
+    >>> learner.image_shape, learner.n_way, learner.algo.name
+    ((1, 28, 28), 5, 'fomaml')
+    """
     path = Path(ckpt_path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 import random
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +18,14 @@ from torch import Tensor
 from torchmetrics import CatMetric, MeanMetric
 
 from .algorithms import REGISTRY, build_algorithm
-from .algorithms.evaluation import Evaluation
+from .algorithms.engine.evaluation import Evaluation
 from .checkpoint_io import load_checkpoint
 from .data import augment
 from .models import build_backbone
+from .optimizers import build_optimizer, optimizer_spec
 
 #: The algorithms' own options (``build_algorithm``'s ``options``); None: the algorithm's default.
 ALGORITHM_OPTIONS = ("mask_init_sparsity", "mask_init", "mask_kaiming", "m_init", "adapt_bn")
-#: outer-loop optimisers by name; SGD as the official code runs it (``--momentum`` 0.9, Nesterov)
-OPTIMIZERS = {
-    "adam": lambda params, lr: torch.optim.Adam(params, lr=lr),
-    "sgd": lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True),
-}
 
 
 class NonFiniteLossError(RuntimeError):
@@ -62,8 +59,8 @@ class MetaLearner(pl.LightningModule):
         adapt_bn: bool | None = None,
         lr: float = 1e-3,
         mask_lr: float = 1e-3,
-        outer_optimizer: str = "adam",
-        mask_optimizer: str = "adam",
+        outer_optimizer: str | Mapping[str, Any] = "adam",
+        mask_optimizer: str | Mapping[str, Any] = "adam",
         grad_clip: float | None = None,
         grad_clamp: float | None = None,
         mean: tuple[float, ...] | None = None,
@@ -73,9 +70,11 @@ class MetaLearner(pl.LightningModule):
         config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        for key, kind in (("outer_optimizer", outer_optimizer), ("mask_optimizer", mask_optimizer)):
-            if kind not in OPTIMIZERS:
-                raise ValueError(f"algo.{key}={kind!r}: choose one of {', '.join(OPTIMIZERS)}")
+        # Checked now, built when training starts (``optimizers.py``): reading a checkpoint instantiates nothing.
+        self.optimizer_specs = {
+            key: optimizer_spec(spec, f"algo.{key}")
+            for key, spec in (("outer_optimizer", outer_optimizer), ("mask_optimizer", mask_optimizer))
+        }
         # Not sent to the loggers: train.py logs the whole resolved config instead.
         self.save_hyperparameters(logger=False)
         net = build_backbone(
@@ -140,10 +139,11 @@ class MetaLearner(pl.LightningModule):
     # ---- optimisation -------------------------------------------------------------------------------------
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         hp = self.hparams
-        optimizers = [OPTIMIZERS[hp.outer_optimizer](self.algo.backbone.parameters(), hp.lr)]
+        specs = self.optimizer_specs
+        optimizers = [build_optimizer(specs["outer_optimizer"], self.algo.backbone.parameters(), hp.lr)]
         masks = list(self.algo.meta_parameters().values())
         if masks:
-            optimizers.append(OPTIMIZERS[hp.mask_optimizer](masks, hp.mask_lr))
+            optimizers.append(build_optimizer(specs["mask_optimizer"], masks, hp.mask_lr))
         return optimizers
 
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:

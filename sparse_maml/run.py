@@ -6,7 +6,6 @@ test -> results. DDP specifics live in ``ddp.py``; results.json and the printed 
 
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,11 @@ from .checks import CheckpointNotFoundError, ConfigError, check_config, check_da
 from .cross_domain import at_input_shape, cross_domain_data
 from .data import EpisodicDataModule
 from .episodes import write_test_episodes
+from .logs import get_logger
 from .module import MetaLearner
 from .results import print_evaluation, print_summary, results_of, write_results
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -98,8 +98,12 @@ def _evaluate(cfg: DictConfig) -> dict[str, Any]:
     _check_data_fits_checkpoint(dm, module, ckpt)
     if cfg.get("data") is not None:
         hp = module.hparams
-        print(
-            f"{dm.dataset} images read at the checkpoint's input shape {hp.in_channels}x{hp.image_size}x{hp.image_size}"
+        log.info(
+            "%s images read at the checkpoint's input shape %sx%sx%s",
+            dm.dataset,
+            hp.in_channels,
+            hp.image_size,
+            hp.image_size,
         )
     trainer = pl.Trainer(
         accelerator=cfg.accelerator,

@@ -11,7 +11,6 @@ Under DDP only the job's first process takes the lock: the ranks it (or a cluste
 from __future__ import annotations
 
 import json
-import logging
 import os
 import socket
 import time
@@ -23,8 +22,9 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from .atomic import write_text
+from .logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 LOCK = ".lock"
 OWNER = ".lock.owner"
@@ -97,4 +97,3 @@ def _claim(folder: Path) -> None:
             _describe(before),
         )
     write_text(folder / OWNER, json.dumps(me))
-

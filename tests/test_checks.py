@@ -5,7 +5,7 @@ import re
 import pytest
 import torch
 
-from sparse_maml.algorithms.base import InnerLoopLearner
+from sparse_maml.algorithms.engine.base import InnerLoopLearner
 from sparse_maml.checks import ConfigError
 from sparse_maml.data import EpisodicDataModule
 from sparse_maml.module import NonFiniteLossError

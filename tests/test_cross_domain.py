@@ -2,6 +2,7 @@
 
 import csv
 import json
+import logging
 import subprocess
 import sys
 import warnings
@@ -89,12 +90,13 @@ def test_train_tests_the_best_checkpoint_across_domains(tmp_path):
     assert evaluated["accuracy"] == pytest.approx(results["cross_domain"]["cub"]["accuracy"])  # the same episodes
 
 
-def test_evaluate_states_the_resizing(tmp_path, capsys):
+def test_evaluate_states_the_resizing(tmp_path, caplog):
     run = tmp_path / "run"
     train(compose_config([*TINY, "algo=fomaml", "logger=none"], output_dir=run))
     write_cifar100(tmp_path / "cifar", per_class=(3, 1))
     ckpt = next((run / "checkpoints").glob("epoch*.ckpt"))
     overrides = [f"ckpt_path={ckpt}", "data=fc100", f"data.root={tmp_path / 'cifar'}", "data.k_query=3"]
-    results = evaluate(compose_config([*overrides, "num_test_tasks=4"], output_dir=tmp_path / "eval", name="eval"))
+    with caplog.at_level(logging.INFO, logger="sparse_maml"):
+        results = evaluate(compose_config([*overrides, "num_test_tasks=4"], output_dir=tmp_path / "eval", name="eval"))
     assert results["dataset"] == "fc100" and results["num_tasks"] == 4
-    assert "fc100 images read at the checkpoint's input shape 1x28x28" in capsys.readouterr().out
+    assert "fc100 images read at the checkpoint's input shape 1x28x28" in caplog.text

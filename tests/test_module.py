@@ -52,6 +52,32 @@ def test_optimisers_adam_or_nesterov_sgd():
         learner(outer_optimizer="rmsprop")
 
 
+def test_optimisers_from_config_specs():
+    """conf/optimizer's specs: any torch.optim class with its options; lr stays algo.lr and algo.mask_lr."""
+    spec = {"_target_": "torch.optim.RMSprop", "_partial_": True, "alpha": 0.9}
+    theta, mask = learner(outer_optimizer=spec, lr=0.01, mask_lr=0.02).configure_optimizers()
+    assert isinstance(theta, torch.optim.RMSprop) and theta.defaults["alpha"] == 0.9 and theta.defaults["lr"] == 0.01
+    assert isinstance(mask, torch.optim.Adam)
+    with pytest.raises(ValueError, match="_partial_: true"):
+        learner(outer_optimizer={"_target_": "torch.optim.SGD"})
+    with pytest.raises(ValueError, match="algo.mask_lr"):
+        learner(mask_optimizer={**spec, "lr": 0.1})
+    with pytest.raises(ValueError, match="not a torch.optim.Optimizer"):
+        learner(outer_optimizer={"_target_": "collections.OrderedDict", "_partial_": True}).configure_optimizers()
+
+
+def test_a_checkpoint_names_its_optimiser_without_running_it(tmp_path, monkeypatch):
+    """from_checkpoint keeps the spec as data: nothing it names is imported or built until training starts."""
+    spec = {"_target_": "no_such_module.Optimizer", "_partial_": True}
+    module = learner(outer_optimizer=spec)
+    path = tmp_path / "m.ckpt"
+    torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, path)
+    loaded = MetaLearner.from_checkpoint(path)
+    assert loaded.hparams.outer_optimizer == spec
+    with pytest.raises(Exception, match="no_such_module"):
+        loaded.configure_optimizers()
+
+
 def test_from_checkpoint_drops_options_the_algorithm_does_not_take(tmp_path):
     module = MetaLearner(algorithm="fomaml", backbone_kwargs={"hidden": 4}, in_channels=1, image_size=16, n_way=3)
     hparams = dict(module.hparams) | {"mask_init_sparsity": 0.5, "mask_init": "quantile"}  # as every algorithm stored

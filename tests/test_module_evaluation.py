@@ -4,7 +4,7 @@ the results of adapting one task at a time (float64)."""
 import pytest
 import torch
 
-from sparse_maml.algorithms import batched
+from sparse_maml.algorithms.engine import batched
 from sparse_maml.module import MetaLearner
 
 from .algorithms.helpers import make_tasks

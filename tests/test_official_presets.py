@@ -8,6 +8,7 @@ import re
 import pytest
 from omegaconf import OmegaConf
 
+from sparse_maml.optimizers import NAMED
 from sparse_maml.presets import presets
 from sparse_maml.run import build_module, train
 
@@ -176,6 +177,9 @@ def resolved(cfg, key: str):
     if key == "meta_iterations":
         return cfg.trainer.max_epochs * cfg.data.train_batches_per_epoch
     value = OmegaConf.select(cfg, key)
+    if key in ("algo.outer_optimizer", "algo.mask_optimizer"):  # a conf/optimizer spec, by the name the script uses
+        spec = OmegaConf.to_container(value)
+        return next((name for name, named in NAMED.items() if named == spec), spec)
     if key == "algo.inner_steps_test" and value is None:  # null: as in training
         return cfg.algo.inner_steps
     return value

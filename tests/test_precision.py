@@ -4,7 +4,7 @@ bf16, while theta, m, their gradients and Adam's states stay float32."""
 import torch
 from omegaconf import OmegaConf
 
-from sparse_maml.algorithms.base import InnerLoopLearner
+from sparse_maml.algorithms.engine.base import InnerLoopLearner
 from sparse_maml.run import train
 
 from .app_helpers import TINY, compose_config

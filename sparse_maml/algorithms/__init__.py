@@ -7,7 +7,7 @@ from typing import Any
 from torch import nn
 
 from .anil import ANIL, BOIL
-from .base import InnerLoopLearner
+from .engine.base import InnerLoopLearner
 from .maml import FOMAML, MAML
 from .meta_curvature import MetaCurvature
 from .meta_sgd import MetaSGD
@@ -43,6 +43,12 @@ def build_algorithm(
     ``first_order=None`` takes the algorithm's own default (maml: second order, fomaml and sparse_maml: first).
     ``options`` are the algorithm's own (``adapt_bn`` for all; ``mask_init_sparsity``, ``mask_init``,
     ``mask_kaiming`` for the masked ones; ``m_init`` for meta_sgd and sparse_relu_maml); None means its default.
+
+    >>> from sparse_maml.models import build_backbone
+    >>> net = build_backbone("conv4", in_channels=1, image_size=28, n_way=5, hidden=8)
+    >>> learner = build_algorithm("sparse_maml", net, inner_steps=3, mask_init_sparsity=0.5)
+    >>> learner.first_order, learner.inner_steps, round(learner.network_sparsity(), 2)
+    (True, 3, 0.5)
     """
     if name not in REGISTRY:
         raise ValueError(f"unknown algorithm {name!r}; choose one of {', '.join(REGISTRY)}")

@@ -1,6 +1,6 @@
 """ANIL (Raghu et al., 2020) adapts only the head; BOIL (Oh et al., 2021) only the body. s(m) = 1."""
 
-from .base import InnerLoopLearner
+from .engine.base import InnerLoopLearner
 
 
 class ANIL(InnerLoopLearner):

@@ -1,6 +1,6 @@
 """MAML (Finn et al., 2017) and its first-order approximation: every parameter adapts, s(m) = 1."""
 
-from .base import InnerLoopLearner
+from .engine.base import InnerLoopLearner
 
 
 class MAML(InnerLoopLearner):

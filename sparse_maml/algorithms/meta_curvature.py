@@ -16,8 +16,8 @@ so meta-training starts from MAML. The paper's Table 1 quotes MC with one inner 
 import torch
 from torch import Tensor
 
-from .base import InnerLoopLearner
-from .update import Params
+from .engine.base import InnerLoopLearner
+from .engine.update import Params
 
 
 class MetaCurvature(InnerLoopLearner):

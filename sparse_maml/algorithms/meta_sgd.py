@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from .base import InnerLoopLearner
-from .masks import init_step_size
+from .engine.base import InnerLoopLearner
+from .engine.masks import init_step_size
 
 
 class MetaSGD(InnerLoopLearner):

@@ -11,9 +11,9 @@ from typing import Any
 
 import torch
 
-from .base import InnerLoopLearner
-from .masks import MASK_INITS, init_mask, init_masks_shift, step_ste
-from .update import Params
+from .engine.base import InnerLoopLearner
+from .engine.masks import MASK_INITS, init_mask, init_masks_shift, step_ste
+from .engine.update import Params
 
 
 class SparseMAML(InnerLoopLearner):

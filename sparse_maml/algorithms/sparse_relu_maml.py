@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from .masks import M_INITS, init_step_size, relu_ste
+from .engine.masks import M_INITS, init_step_size, relu_ste
 from .sparse_maml import SparseMAML
 
 

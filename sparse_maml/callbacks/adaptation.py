@@ -14,7 +14,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from ..algorithms.masks import layer_of
+from ..algorithms.engine.masks import layer_of
 
 
 def relative_change(change_sq: dict[str, Tensor], theta: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -15,7 +15,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from ..algorithms.masks import layer_of
+from ..algorithms.engine.masks import layer_of
 
 FILENAME = "masks.json"
 QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)

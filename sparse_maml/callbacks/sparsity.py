@@ -7,7 +7,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import WandbLogger
 
-from ..algorithms.masks import layer_of
+from ..algorithms.engine.masks import layer_of
 
 
 def sparsity_metrics(algo: Any) -> dict[str, float]:

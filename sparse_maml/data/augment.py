@@ -98,3 +98,23 @@ def augment(
         y = hflip(y, generator=generator)
     y = color_jitter(y, jitter, generator)
     return y.reshape(*lead, *shape)
+
+
+def augment_groups(
+    xs: torch.Tensor,
+    xq: torch.Tensor,
+    seeds: Sequence[int],
+    groups: Sequence[slice],
+    crop_padding: int,
+    flip: bool,
+    jitter: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Augment each group of tasks of support xs and query xq (uint8) with its own generator, seeded by ``seeds``:
+    support and query of a group draw from the same generator, one after the other."""
+    out_s, out_q = [], []
+    for seed, sl in zip(seeds, groups):
+        g = torch.Generator(device=xs.device)
+        g.manual_seed(seed)
+        out_s.append(augment(to_unit(xs[sl]), crop_padding, flip, jitter, g))
+        out_q.append(augment(to_unit(xq[sl]), crop_padding, flip, jitter, g))
+    return torch.cat(out_s), torch.cat(out_q)

@@ -15,7 +15,7 @@ from . import augment as aug
 from .loaders import FixedBatches, MetaBatch, StreamBatches, StreamStarts, TrainLoader
 from .registry import download_split, get_format, load_split, plain
 from .sampler import Episode, EpisodeSampler, episode_seed
-from .store import ImageStore
+from .store import ImageStore, warn_shared_classes
 
 
 class EpisodicDataModule(pl.LightningDataModule):
@@ -43,6 +43,11 @@ class EpisodicDataModule(pl.LightningDataModule):
         cache_dir, download, url: see `load_split`; `prepare_data` downloads.
         num_workers: dataloader workers (0 is right: the data is in memory and gathering is one index op).
         **format_options: passed to the format loader (e.g. Omniglot's `splits`, `rotations`).
+
+    >>> dm = EpisodicDataModule("embedded", n_way=5, k_shot=1, k_query=2, meta_batch_size=2)
+    >>> xs, ys, xq, yq = next(iter(dm.train_dataloader()))
+    >>> tuple(xs.shape), tuple(xq.shape), xs.dtype, dm.normalize(xs).dtype
+    ((2, 5, 1, 28, 28), (2, 10, 1, 28, 28), torch.uint8, torch.float32)
     """
 
     def __init__(
@@ -148,19 +153,8 @@ class EpisodicDataModule(pl.LightningDataModule):
         for s in wanted.get(stage, []):
             self.sampler(s)
         if stage in ("fit", None):
-            self._check_disjoint()
-
-    def _check_disjoint(self) -> None:
-        train = set(self.store("train").class_names)
-        for s in ("val", "test"):
-            if s in self._stores and self.splits[s] != self.splits["train"]:
-                shared = train & set(self._stores[s].class_names)
-                if shared:
-                    warnings.warn(
-                        f"{len(shared)} classes of the {s} split {self.splits[s]!r} are also in the train "
-                        f"split, e.g. {sorted(shared)[:3]}: few-shot results would be optimistic",
-                        stacklevel=2,
-                    )
+            others = {s: (self.splits[s], self._stores[s]) for s in ("val", "test") if s in self._stores}
+            warn_shared_classes(self.store("train"), self.splits["train"], others)
 
     # loaders
     def _rank(self) -> tuple[int, int]:
@@ -173,11 +167,12 @@ class EpisodicDataModule(pl.LightningDataModule):
         stream = self.sampler("train")
         rank, world = self._rank()
         pending = self._pending if self.trainer is not None else None
+        overfit = self.trainer is not None and self.trainer.overfit_batches > 0
         return TrainLoader(
             self,
             StreamBatches(stream, self.meta_batch_size, rank, world),
             batch_size=None,
-            sampler=StreamStarts(stream, self.train_batches_per_epoch, self.meta_batch_size, pending),
+            sampler=StreamStarts(stream, self.train_batches_per_epoch, self.meta_batch_size, pending, overfit),
             num_workers=self.num_workers,
             generator=torch.Generator(),  # not the global one: making an iterator then leaves global RNG alone
         )
@@ -237,13 +232,7 @@ class EpisodicDataModule(pl.LightningDataModule):
             first = start + rank * (self.meta_batch_size // world)
             seeds = [episode_seed("augment", self.seed, first + t) >> 1 for t in range(xs.shape[0])]
             groups = [slice(t, t + 1) for t in range(xs.shape[0])]
-        out_s, out_q = [], []
-        for seed, sl in zip(seeds, groups):
-            g = torch.Generator(device=xs.device)
-            g.manual_seed(seed)
-            out_s.append(aug.augment(aug.to_unit(xs[sl]), self.crop_padding, self.hflip, self.color_jitter, g))
-            out_q.append(aug.augment(aug.to_unit(xq[sl]), self.crop_padding, self.hflip, self.color_jitter, g))
-        return torch.cat(out_s), torch.cat(out_q)
+        return aug.augment_groups(xs, xq, seeds, groups, self.crop_padding, self.hflip, self.color_jitter)
 
     # info
     @property
@@ -282,12 +271,16 @@ class EpisodicDataModule(pl.LightningDataModule):
             "split_digests": self.split_digests,
         }
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._restored_position = int(state_dict.get("train_position", 0))
-        self._train_batches_seen = int(state_dict.get("train_batches_seen", 0))
+    def restore_position(self, position: int) -> None:
+        """Continue the training stream at episode ``position`` (a checkpoint's ``train_position``)."""
+        self._restored_position = position
         self._pending.clear()
         if "train" in self._samplers:
-            self._samplers["train"].position = self._restored_position
+            self._samplers["train"].position = position
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.restore_position(int(state_dict.get("train_position", 0)))
+        self._train_batches_seen = int(state_dict.get("train_batches_seen", 0))
         if state_dict.get("mean") is not None and self.hparams.get("mean") is None:
             self.mean, self.std = state_dict["mean"], state_dict["std"]
         saved, now = state_dict.get("split_digests") or {}, self.split_digests

@@ -6,15 +6,12 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .sampler import Episode, EpisodeSampler
-
-if TYPE_CHECKING:
-    from .datamodule import EpisodicDataModule
 
 MetaBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -24,15 +21,23 @@ class StreamStarts(Sampler[int]):
     workers), so advancing the stream here keeps its position right in the process that checkpoints.
 
     Under a Trainer, `pending` holds the starts handed out but not yet trained on (the loader prefetches): a new
-    iterator (next epoch, or a resumed run) goes back to the first of them, so no meta-batch is skipped."""
+    iterator (next epoch, or a resumed run) goes back to the first of them, so no meta-batch is skipped.
+    `repeat`: every epoch starts where the first did, so that it trains on the same meta-batches (overfit_batches)."""
 
-    def __init__(self, stream: EpisodeSampler, batches: int, tasks: int, pending: deque[int] | None = None) -> None:
+    def __init__(
+        self, stream: EpisodeSampler, batches: int, tasks: int, pending: deque[int] | None = None, repeat: bool = False
+    ) -> None:
         self.stream, self.batches, self.tasks, self.pending = stream, batches, tasks, pending
+        self.first = stream.position if repeat else None
 
     def __len__(self) -> int:
         return self.batches
 
     def __iter__(self) -> Iterator[int]:
+        if self.first is not None:
+            self.stream.position = self.first
+            if self.pending:
+                self.pending.clear()
         if self.pending:
             self.stream.position = self.pending[0]
             self.pending.clear()
@@ -72,11 +77,20 @@ class FixedBatches(Dataset):
         return self.sampler.batch(self.episodes[b * self.tasks : (b + 1) * self.tasks])
 
 
+class Stream(Protocol):
+    """The datamodule as the training loader sees it (``EpisodicDataModule``): a stream position to save and restore."""
+
+    @property
+    def train_position(self) -> int: ...
+
+    def restore_position(self, position: int) -> None: ...
+
+
 class TrainLoader(DataLoader):
     """The training loader, resumable in Lightning's sense (``state_dict`` / ``load_state_dict``): its state is the
     datamodule's stream position, so that Lightning knows a mid-epoch checkpoint resumes exactly."""
 
-    def __init__(self, datamodule: EpisodicDataModule, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, datamodule: Stream, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.datamodule = datamodule
 
@@ -84,8 +98,4 @@ class TrainLoader(DataLoader):
         return {"train_position": self.datamodule.train_position}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        dm = self.datamodule
-        dm._pending.clear()
-        dm._restored_position = int(state_dict["train_position"])
-        if "train" in dm._samplers:
-            dm._samplers["train"].position = dm._restored_position
+        self.datamodule.restore_position(int(state_dict["train_position"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -170,3 +171,17 @@ def split_digest(images: torch.Tensor, labels: torch.Tensor, chunk: int = 4096) 
         h.update(images[i : i + chunk].contiguous().numpy())
     h.update(labels.to(torch.int64).contiguous().numpy().astype("<i8", copy=False))
     return h.hexdigest()
+
+
+def warn_shared_classes(train: ImageStore, train_split: str, others: dict[str, tuple[str, ImageStore]]) -> None:
+    """Warn about classes of the train split that are also in another ({stage: (split name, store)}): few-shot
+    results on them would be optimistic. A stage that reads the train split itself is not compared."""
+    names = set(train.class_names)
+    for stage, (split, store) in others.items():
+        shared = names & set(store.class_names) if split != train_split else set()
+        if shared:
+            warnings.warn(
+                f"{len(shared)} classes of the {stage} split {split!r} are also in the train "
+                f"split, e.g. {sorted(shared)[:3]}: few-shot results would be optimistic",
+                stacklevel=3,
+            )

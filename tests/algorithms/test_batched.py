@@ -2,7 +2,8 @@
 
 import torch
 
-from sparse_maml.algorithms import batched, build_algorithm
+from sparse_maml.algorithms import build_algorithm
+from sparse_maml.algorithms.engine import batched
 from sparse_maml.models import build_backbone
 
 

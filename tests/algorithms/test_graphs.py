@@ -3,7 +3,7 @@ eager loop; the capture itself runs on GPU only (tests/test_gpu.py), here a stan
 
 import torch
 
-from sparse_maml.algorithms import batched, graphs
+from sparse_maml.algorithms.engine import batched, graphs
 
 from .helpers import make_algo, make_tasks
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sparse_maml.algorithms import build_algorithm
-from sparse_maml.algorithms.masks import grouped_sparsity, init_mask, network_sparsity
+from sparse_maml.algorithms.engine.masks import grouped_sparsity, init_mask, network_sparsity
 from sparse_maml.models import build_backbone
 
 from .helpers import make_algo, make_tasks

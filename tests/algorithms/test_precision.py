@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from sparse_maml.algorithms import build_algorithm
 from sparse_maml.models import build_backbone
-from sparse_maml.models.fused_block import fused_block
+from sparse_maml.models.fused.block import fused_block
 
 
 def smooth_tasks(tasks=2, ways=5, shots=1, queries=5, size=28):

@@ -17,15 +17,26 @@ def test_shipped_lists_have_the_published_sizes_and_are_disjoint(dataset):
     assert len(set(keys)) == len(keys)
 
 
-def test_shipped_lists_match_their_digests_and_sources(shared_data):
+#: torchmeta's lists (commit d55d89ebd47f, ``torchmeta/datasets/assets/``), as their SHA256SUMS records them
+UPSTREAM = {
+    "cifar-fs/test.json": "e199c74ef4f014ea3f74da1b6cf74795d32747183426c2a7e6ee4308d3bf47e3",
+    "cifar-fs/train.json": "e0feef3aef13fc7320d5deef5ae77d91edd28041d9a173939ec48cea68135ef0",
+    "cifar-fs/val.json": "d9d6e267b5dad5c2267ff7dd98ebb18bb016f7929b56839422bb34fb53bcb3ef",
+    "cub/test.json": "41c79218a7bd4c2f805623e52e4fa9653e28e063638e8121efcd81183cf7ecc5",
+    "cub/train.json": "ec90b228abb6100266ec7efd5513ec62d42c2507ccb366f25c42debfd2b5da2e",
+    "cub/val.json": "fff92a7293e7e529185a3d2be7d6ec3956fafe916996668384d7bc5d798b8903",
+    "fc100/test.json": "d2cf86db6ec0250993b18cb78ebde10758f06eaaaff1611390e4442ee7c6fc41",
+    "fc100/train.json": "a19e219adef452c071eb09d14758a9c45562643b9aafa38826e679ed285e117b",
+    "fc100/val.json": "6d228dac7040959f0c2f0385c53c2cd9a5369ba9eefd1b7cdceecb47041598c4",
+}
+
+
+def test_shipped_lists_match_their_digests_and_sources():
     sums = dict(line.split()[::-1] for line in (ASSETS / "SHA256SUMS").read_text().splitlines())
     assert len(sums) == 12 and (ASSETS / "LICENSE").is_file() and (ASSETS / "README.md").is_file()
     for name, digest in sums.items():
         assert hashlib.sha256((ASSETS / name).read_bytes()).hexdigest() == digest, name
-    upstream = dict(
-        line.split()[::-1] for line in (shared_data / "fewshot-splits" / "SHA256SUMS").read_text().splitlines()
-    )
-    for name, digest in upstream.items():  # copied unchanged from the few-shot splits beside the project
+    for name, digest in UPSTREAM.items():  # copied unchanged from torchmeta
         assert sums[name.replace("cifar-fs/", "cifar_fs/")] == digest
 
 

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from sparse_maml.models import build_backbone
-from sparse_maml.models.functional import Conv4Functional, channels_last
-from sparse_maml.models.fused import (
+from sparse_maml.models.fused.functional import Conv4Functional, channels_last
+from sparse_maml.models.fused.kernels import (
     BatchNormReLUPool,
     batch_norm_relu_pool,
     bn_relu_pool_backward,

@@ -119,3 +119,13 @@ def init_step_size(param: torch.Tensor, how: str, inner_lr: float) -> torch.Tens
     if how == "uniform":
         return torch.empty_like(param).uniform_(0.005, 0.1)
     raise ValueError(f"m_init={how!r}: choose one of {', '.join(M_INITS)}")
+
+
+def batch_norm_parameters(backbone: nn.Module) -> set[str]:
+    """Names of the parameters of every BatchNorm layer of ``backbone``."""
+    return {
+        f"{prefix}.{n}" if prefix else n
+        for prefix, module in backbone.named_modules()
+        if isinstance(module, nn.modules.batchnorm._BatchNorm)
+        for n, _ in module.named_parameters(recurse=False)
+    }

@@ -1,7 +1,7 @@
 """A whole Conv4 block, conv3x3 -> batch norm (batch statistics) -> ReLU -> 2x2 max-pool, as one autograd op for
 the first-order inner loop.
 
-On top of ``fused.py`` it owns the convolution, which buys three things. The gradient of the convolution's output
+On top of ``kernels.py`` it owns the convolution, which buys three things. The gradient of the convolution's output
 never leaves the op, so it is written into a buffer kept from call to call instead of a fresh full-size tensor:
 glibc maps blocks above 32 MiB anew on every allocation, and page-faulting them in costs as much as the arithmetic
 on them. The convolution's bias, which batch norm cancels exactly (it shifts the mean by itself and leaves the
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .fused import batch_norm_relu_pool, bn_relu_pool_backward, bn_relu_pool_forward
+from .kernels import batch_norm_relu_pool, bn_relu_pool_backward, bn_relu_pool_forward
 
 _BUFFERS = threading.local()  # per thread: concurrent backward passes never share a buffer
 _MAX_BUFFERS = 8  # one per block for the support set and one for the query set

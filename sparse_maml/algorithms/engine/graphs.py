@@ -21,7 +21,7 @@ from torch import Tensor
 from .update import Params
 
 if TYPE_CHECKING:
-    from .base import InnerLoopLearner
+    from .protocol import Adaptable
 
 #: (function, its static inputs) -> (replay, static outputs); ``cuda_capture`` on GPU, replaced in CPU tests
 Capture = Callable[[Callable[[], list[Tensor]]], tuple[Callable[[], None], list[Tensor]]]
@@ -71,7 +71,7 @@ class _Graph:
 
 
 def graphed_adapt(
-    learner: InnerLoopLearner,
+    learner: Adaptable,
     eager: Eager,
     theta: Params,
     scales: dict,

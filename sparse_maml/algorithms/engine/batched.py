@@ -26,14 +26,14 @@ from .graphs import graphed_adapt
 from .update import Params, inner_loop
 
 if TYPE_CHECKING:
-    from .base import InnerLoopLearner
+    from .protocol import Adaptable
 
 CPU_TASK_BYTES = 3 * 2**19  # 1.5 MiB
 CPU_CHUNK_BYTES = 32 * 2**20
 GPU_CHUNK_BYTES = 2**30
 
 
-def tasks_per_chunk(learner: InnerLoopLearner, x: Tensor) -> int:
+def tasks_per_chunk(learner: Adaptable, x: Tensor) -> int:
     """How many tasks of x [T, B, C, H, W] run together: as many as keep their first-block activations [B, hidden,
     H, W] (float32) under the device's chunk budget; on CPU one where a task's own is over ``CPU_TASK_BYTES``."""
     per_task = x.shape[1] * learner._functional.hidden * x.shape[-2] * x.shape[-1] * 4
@@ -42,14 +42,14 @@ def tasks_per_chunk(learner: InnerLoopLearner, x: Tensor) -> int:
     return 1 if per_task > CPU_TASK_BYTES else max(1, CPU_CHUNK_BYTES // per_task)
 
 
-def pays(learner: InnerLoopLearner, xs: Tensor) -> bool:
+def pays(learner: Adaptable, xs: Tensor) -> bool:
     """Whether running the tasks of support sets xs [T, N*K, C, H, W] together is the faster choice: wherever at
     least two tasks share a chunk."""
     return len(xs) > 1 and tasks_per_chunk(learner, xs) > 1
 
 
 def adapt_tasks(
-    learner: InnerLoopLearner, theta: Params, xs: Tensor, ys: Tensor, steps: int, keep_sum: bool
+    learner: Adaptable, theta: Params, xs: Tensor, ys: Tensor, steps: int, keep_sum: bool
 ) -> tuple[Params, list[Tensor] | None]:
     """First-order inner loop on T tasks at once from theta: phi_K [T, ...] per adapted parameter and, with
     ``keep_sum``, sum_k g_k [T, ...] in the order of ``learner.adapted``. Replayed from a CUDA graph where
@@ -65,7 +65,7 @@ def adapt_tasks(
 
 
 def _adapt_tasks(
-    learner: InnerLoopLearner, theta: Params, scales: dict, xs: Tensor, ys: Tensor, steps: int, keep_sum: bool
+    learner: Adaptable, theta: Params, scales: dict, xs: Tensor, ys: Tensor, steps: int, keep_sum: bool
 ) -> tuple[Params, list[Tensor] | None]:
     fn, tasks = learner._functional, len(xs)
     frozen = expand({n: p for n, p in theta.items() if n not in learner.adapted}, tasks)
@@ -89,7 +89,7 @@ def _adapt_tasks(
 
 
 def batched_first_order(
-    learner: InnerLoopLearner, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor
+    learner: Adaptable, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor
 ) -> tuple[Params, Params, Tensor, Tensor]:
     """The per-task first-order engine for all T tasks, in chunks: (sum over tasks of the query gradients, sum over
     tasks of -alpha * g_query * sum_k g_k for modulated algorithms, losses [T], accuracies [T])."""
@@ -126,7 +126,7 @@ def batched_first_order(
 
 
 def batched_evaluate(
-    learner: InnerLoopLearner, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor, steps: int, chunk: int | None
+    learner: Adaptable, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor, steps: int, chunk: int | None
 ) -> Evaluation:
     """``Evaluation`` of T tasks after ``steps`` inner steps, ``chunk`` tasks at a time (default: as many as fit
     the budget)."""

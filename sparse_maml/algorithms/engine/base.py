@@ -8,18 +8,9 @@ element-wise, P_m(g) = s(m) * g (``scale``, with learned tensors m from ``init_m
 step size itself (Meta-SGD, sparse-ReLU-MAML) drop alpha (``learned_step``); Meta-Curvature maps the whole gradient
 tensor (``elementwise = False``, ``precondition``).
 
-First-order meta-gradients (paper, Appendix B) need only the running sum of the inner gradients. Since P_m is
-linear, phi_K = theta - alpha * P_m(sum_k g_k) with the g_k held constant, so
-
-    dL/dtheta ~= grad L_query(phi_K),   dL/dm ~= d/dm < -alpha * grad L_query(phi_K), P_m(sum_k g_k) >
-
-which is -alpha * s'(m) * grad L_query(phi_K) * sum_k g_k element-wise. No graph is kept across inner steps and
-memory does not grow with K. They are delivered through a surrogate loss, sum(theta * G_theta) + sum(s(m) * G_m)
-(sum(m * G_m) for a non-element-wise P), whose backward writes exactly these gradients: Lightning's
-``manual_backward`` and DDP's all-reduce then work unchanged.
-
-The K-step update itself is ``update.inner_loop``; one task's inner loop and query pass are ``per_task.py``, and
-running a meta-batch's tasks together is ``batched.py``.
+The K-step update itself is ``update.inner_loop``; one task's inner loop and query pass are ``per_task.py``,
+running a meta-batch's tasks together is ``batched.py``, and the first-order meta-gradients (paper, Appendix B) and
+the surrogate loss that delivers them are ``first_order.py``.
 """
 
 from __future__ import annotations
@@ -31,10 +22,11 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from ..models.functional import Conv4Functional
+from ...models.fused.functional import Conv4Functional
 from .batched import batched_evaluate, batched_first_order, pays
 from .evaluation import Evaluation, evaluate_per_task
-from .masks import below_zero, grouped_sparsity, network_sparsity, tensor_sparsity
+from .first_order import first_order_meta_grads, first_order_surrogate
+from .masks import batch_norm_parameters, below_zero, grouped_sparsity, network_sparsity, tensor_sparsity
 from .per_task import adapt_first_order, first_order_task, second_order_task
 from .update import Params, Step, accumulate
 
@@ -48,7 +40,18 @@ class InnerLoopLearner(nn.Module):
     """A gradient-based meta-learner over a backbone with ``body`` and ``head`` submodules.
 
     Shapes: a meta-batch is ``xs [T, N*K, C, H, W]``, ``ys [T, N*K]``, ``xq [T, N*Q, C, H, W]``, ``yq [T, N*Q]``;
-    one task drops the leading T.
+    one task drops the leading T. An algorithm is a subclass that says what adapts and how (ANIL, in two lines):
+
+    >>> from sparse_maml.models import build_backbone
+    >>> class HeadOnly(InnerLoopLearner):
+    ...     name = "head_only"
+    ...     def adapts(self, name: str) -> bool: return name.startswith("head.")
+    >>> learner = HeadOnly(build_backbone("conv4", in_channels=1, image_size=28, hidden=8), inner_steps=2)
+    >>> learner.adapted
+    ['head.weight', 'head.bias']
+    >>> xs, ys = torch.rand(3, 5, 1, 28, 28), torch.arange(5).repeat(3, 1)  # three 5-way 1-shot tasks
+    >>> learner.evaluate(xs, ys, xs, ys).accuracy.shape
+    torch.Size([3])
     """
 
     name: ClassVar[str] = ""
@@ -95,13 +98,13 @@ class InnerLoopLearner(nn.Module):
         self.first_order = bool(first_order)
         self.adapt_bn = bool(adapt_bn)
         names = [n for n, p in backbone.named_parameters() if p.requires_grad]
-        frozen = set() if adapt_bn else _batch_norm_parameters(backbone)
+        frozen = set() if adapt_bn else batch_norm_parameters(backbone)
         self.adapted = [n for n in names if self.adapts(n) and n not in frozen]
         if not self.adapted:
             raise ValueError(f"{self.name}: no backbone parameter adapts in the inner loop")
         # When only the head adapts, body features are constant in the inner loop: compute them once.
         self.head_only = all(n.startswith("head.") for n in self.adapted)
-        #: use the lean functional forward (``models/functional.py``) when the backbone is a plain Conv4: equal to
+        #: use the lean functional forward (``models/fused/functional.py``) when the backbone is a plain Conv4: equal to
         #: the module's own forward up to rounding. None: for every dtype but float64, which is for verification
         #: against reference computations, where the op-by-op module keeps rounding noise the same too.
         self.fast_forward: bool | None = None
@@ -233,11 +236,11 @@ class InnerLoopLearner(nn.Module):
                     g_q, g_sum, loss, acc = first_order_task(self, xs[t], ys[t], xq[t], yq[t])
                     accumulate(g_query, g_q)
                     if self.modulated:
-                        accumulate(g_m, self._first_order_meta_grads(g_q, g_sum))
+                        accumulate(g_m, first_order_meta_grads(self, g_q, g_sum))
                     losses.append(loss)
                     accs.append(acc)
                 losses, accs = torch.stack(losses), torch.stack(accs)
-            surrogate_loss = self._first_order_surrogate(g_query, g_m, tasks)
+            surrogate_loss = first_order_surrogate(self, g_query, g_m, tasks)
             return surrogate_loss, losses.mean(), accs.mean()
         surrogate, losses, accs = [], [], []
         for t in range(tasks):
@@ -290,36 +293,3 @@ class InnerLoopLearner(nn.Module):
         if not self.elementwise:
             return {n: partial(self.precondition, n, meta=meta) for n in self.adapted}
         return {n: self.scale(m) for n, m in meta.items()}
-
-    def _first_order_meta_grads(self, g_query: Params, grad_sum: Params) -> Params:
-        """One task's first-order gradient of the query loss: with respect to s(m) for element-wise algorithms,
-        -alpha * g_query * sum_k g_k; with respect to the learned tensors otherwise, the gradient of
-        < -alpha * g_query, P_m(sum_k g_k) >."""
-        if self.elementwise:
-            return {n: -self.step_lr * g_query[n] * grad_sum[n] for n in self.adapted}
-        meta = self.meta_parameters()
-        with torch.enable_grad():
-            inner = sum((g_query[n] * self.precondition(n, grad_sum[n], meta)).sum() for n in self.adapted)
-            grads = torch.autograd.grad(-self.step_lr * inner, list(meta.values()))
-        return dict(zip(meta, grads))
-
-    def _first_order_surrogate(self, g_theta: Params, g_m: Params, tasks: int) -> Tensor:
-        """sum(theta * G_theta) + sum(s(m) * G_m) (sum(m * G_m) if not element-wise), G the per-task sums divided
-        by T: its backward writes the first-order meta-gradients of the mean query loss."""
-        params = dict(self.backbone.named_parameters())
-        surrogate = sum((params[n] * (g / tasks)).sum() for n, g in g_theta.items())
-        if self.modulated:
-            m = self.meta_parameters()
-            s = (lambda v: v) if not self.elementwise else self.scale
-            surrogate = surrogate + sum((s(m[n]) * (g / tasks)).sum() for n, g in g_m.items())
-        return surrogate
-
-
-def _batch_norm_parameters(backbone: nn.Module) -> set[str]:
-    """Names of the parameters of every BatchNorm layer of ``backbone``."""
-    return {
-        f"{prefix}.{n}" if prefix else n
-        for prefix, module in backbone.named_modules()
-        if isinstance(module, nn.modules.batchnorm._BatchNorm)
-        for n, _ in module.named_parameters(recurse=False)
-    }

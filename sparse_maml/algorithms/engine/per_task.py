@@ -2,7 +2,7 @@
 
 First order keeps no graph across inner steps and returns the gradients the surrogate loss needs; second order
 keeps the unrolled graph (``create_graph``) and returns the query loss itself. Every backbone runs here; a plain
-Conv4 uses the lean functional forward (``models/functional.py``).
+Conv4 uses the lean functional forward (``models/fused/functional.py``).
 """
 
 from __future__ import annotations
@@ -15,16 +15,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.func import functional_call
 
-from ..models.functional import channels_last
+from ...models.fused.functional import channels_last
 from .update import Params, inner_loop
 
 if TYPE_CHECKING:
-    from .base import InnerLoopLearner
+    from .protocol import Adaptable
 
 
-def encoders(
-    learner: InnerLoopLearner, frozen: Params, need_graph: bool
-) -> tuple[Callable[[Tensor], Tensor], Callable]:
+def encoders(learner: Adaptable, frozen: Params, need_graph: bool) -> tuple[Callable[[Tensor], Tensor], Callable]:
     """(encode, model): ``model(phi, encode(x))`` are the logits with adapted parameters phi.
 
     With only the head adapting, ``encode`` runs the body once per input; otherwise it only puts x in the
@@ -57,7 +55,7 @@ def encoders(
 
 
 def adapt_first_order(
-    learner: InnerLoopLearner, theta: Params, xs: Tensor, ys: Tensor, steps: int, keep_sum: bool
+    learner: Adaptable, theta: Params, xs: Tensor, ys: Tensor, steps: int, keep_sum: bool
 ) -> tuple[Params, list[Tensor] | None]:
     """First-order inner loop on one task from theta (detached): (phi_K, sum_k g_k or None)."""
     encode, model = encoders(learner, theta, need_graph=False)
@@ -75,7 +73,7 @@ def adapt_first_order(
 
 
 def first_order_task(
-    learner: InnerLoopLearner, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor
+    learner: Adaptable, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor
 ) -> tuple[Params, Params, Tensor, Tensor]:
     """(grad of the query loss at phi_K for every trainable parameter, sum_k g_k, query loss, accuracy)."""
     theta = {n: p.detach() for n, p in learner.backbone.named_parameters()}
@@ -93,7 +91,7 @@ def first_order_task(
 
 
 def second_order_task(
-    learner: InnerLoopLearner, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor
+    learner: Adaptable, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor
 ) -> tuple[Tensor, Tensor, Tensor]:
     """(query loss at phi_K with the unrolled graph, the same detached, accuracy) of one task."""
     theta = dict(learner.backbone.named_parameters())

@@ -13,7 +13,7 @@ from torch import Tensor
 from .update import Params
 
 if TYPE_CHECKING:
-    from .base import InnerLoopLearner
+    from .protocol import Adaptable
 
 
 class Evaluation(NamedTuple):
@@ -42,9 +42,7 @@ def change_sq(theta: Params, phi: Params, tasks: int | None = None) -> dict[str,
     return out
 
 
-def evaluate_per_task(
-    learner: InnerLoopLearner, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor, steps: int
-) -> Evaluation:
+def evaluate_per_task(learner: Adaptable, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor, steps: int) -> Evaluation:
     """``Evaluation`` of xs [T, N*K, C, H, W], ys [T, N*K], xq [T, N*Q, C, H, W], yq [T, N*Q], one task at a time
     (``adapt`` and ``predict``)."""
     theta = {n: p.detach() for n, p in learner.backbone.named_parameters()}

@@ -2,7 +2,7 @@
 
 Equal to ``torch.func.functional_call(conv4, params, x)`` up to rounding (tests/models/test_functional.py), and
 faster: no module dispatch, channels-last activations (the convolution and pooling kernels of oneDNN are several
-times faster in that layout on CPU), and each block as one operation (``fused_block.py``, ``fused.py``).
+times faster in that layout on CPU), and each block as one operation (``block.py``, ``kernels.py``).
 
 ``forward_tasks`` runs T tasks at once, each with its own parameters, by folding the tasks into the channels and
 using grouped convolutions: the batch statistics stay per task because batch norm is per channel.
@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .conv4 import Conv4
-from .fused_block import fused_block
+from ..conv4 import Conv4
+from .block import fused_block
 
 Params = dict[str, Tensor]
 
