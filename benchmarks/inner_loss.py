@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--episodes", type=int, default=20, help="validation episodes averaged over")
     p.add_argument("--train-iters", type=int, default=100, help="meta-iterations before the second measurement")
     p.add_argument("--train-k", type=int, default=5, help="inner steps during those meta-iterations")
-    p.add_argument("--root", default=None, help="folder of the Omniglot archives (default: the package's own)")
+    p.add_argument("--root", default="../shared/data/omniglot")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     shown = [k for k in (0, 1, 2, 3, 5, 10, 15, 25, 50) if k <= args.steps]

@@ -10,8 +10,7 @@ A format is a function `load(root: Path | None, split: str, **options) -> ImageS
 
 Optional hooks: `sources(root, split, **options) -> list[Path]`, the files whose change invalidates the cache
 (default: every file under root); `download(root, split, url, **options)`, which fetches missing files from `url`
-(None: the dataset's public source) and verifies them; `shipped`, a folder of files that come with the package,
-read as root when root is None (Omniglot's minimal archives).
+(None: the dataset's public source) and verifies them.
 
 Two options work with every format: `image_size` (an int or [H, W]) and `channels` (1 or 3). A loader that takes
 them decodes at that size; for one that does not, `load_split` resizes and converts what it returns. So any split
@@ -46,7 +45,6 @@ class FormatSpec:
     needs_root: bool = True
     cache: bool = True
     uncached_options: tuple[str, ...] = ()  # options that do not change the decoded images (e.g. a URL)
-    shipped: Path | None = None  # the package's own files, read when root is None
 
     def option_names(self) -> set[str] | None:
         """Keyword options the loader takes, or None when it takes any (**kwargs)."""
@@ -67,12 +65,11 @@ def register_format(
     needs_root: bool = True,
     cache: bool = True,
     uncached_options: Sequence[str] = (),
-    shipped: Path | None = None,
 ) -> Callable[[Callable[..., ImageStore]], Callable]:
     """Decorator registering `load(root, split, **options) -> ImageStore` as format `name`."""
 
     def decorator(load: Callable[..., ImageStore]) -> Callable[..., ImageStore]:
-        _REGISTRY[name] = FormatSpec(name, load, sources, download, needs_root, cache, tuple(uncached_options), shipped)
+        _REGISTRY[name] = FormatSpec(name, load, sources, download, needs_root, cache, tuple(uncached_options))
         return load
 
     return decorator
@@ -124,11 +121,10 @@ def load_split(
 
     Args:
         dataset: a format name (`available_formats()`), e.g. "omniglot", "miniimagenet", "folder", "embedded".
-        root: the folder holding the files (None for formats that need none, e.g. "embedded", and for the files
-            a format ships with the package, e.g. Omniglot's minimal archives).
+        root: the folder holding the files (None for formats that need none, e.g. "embedded").
         split: "train" / "val" / "test", or a format-specific spec (Omniglot: "background_small1", ...).
         cache_dir: where decoded splits are cached (default: `<root>/.sparse_maml_cache`, or ~/.cache/sparse_maml
-            when root is read-only or the package's own).
+            when root is read-only).
         use_cache: False decodes every time and writes no cache.
         download: fetch, verify and extract missing files first (formats with a downloader only).
         url: where the downloader fetches from (a mirror or a local server); None: the dataset's public source.
@@ -148,9 +144,6 @@ def load_split(
             f"options are {sorted(accepted | set(UNIVERSAL_OPTIONS))}"
         )
     root_path = None if root is None else Path(root).expanduser()
-    shipped = root_path is None and spec.shipped is not None
-    if shipped:
-        root_path, download = spec.shipped, False
     if spec.needs_root:
         if root_path is None:
             raise DatasetError(f"format {dataset!r} needs root=<folder holding the dataset files>")
@@ -168,11 +161,7 @@ def load_split(
         sources = spec.sources(root_path, split, **options) if spec.sources else _tree(root_path)
         digest = cache.fingerprint(sources)
         key_options = {k: v for k, v in options.items() if k not in spec.uncached_options}
-        folder = (
-            Path(cache_dir).expanduser()
-            if cache_dir is not None
-            else cache.default_cache_dir(None if shipped else root_path)
-        )
+        folder = Path(cache_dir).expanduser() if cache_dir is not None else cache.default_cache_dir(root_path)
         path = cache.cache_path(folder, dataset, root_path, split, key_options)
         store = cache.read_cache(path, digest)
         if store is not None:
@@ -212,8 +201,6 @@ def download_split(
     spec = get_format(dataset)
     if spec.download is None:
         raise DatasetError(f"format {dataset!r} has no downloader; put its files in {root} and set download=False")
-    if root is None and spec.shipped is not None:
-        return  # the package's own files; what they lack is reported when a split is loaded
     if root is None:
         raise DatasetError(f"format {dataset!r} needs root=<folder to download the dataset into>")
     spec.download(Path(root).expanduser(), split, url, **plain(options))

@@ -12,7 +12,7 @@ import pytest
 
 from sparse_maml.data import DatasetError, load_split
 from sparse_maml.data.download import download_and_extract
-from sparse_maml.data.formats.omniglot import SHA256, SHIPPED
+from sparse_maml.data.formats.omniglot import SHA256
 
 from ..app_helpers import ROOT, TINY
 from .helpers import local_server, write_cub
@@ -24,12 +24,12 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def server(tmp_path):
-    """A local HTTP server on 127.0.0.1 serving copies of the shipped Omniglot archives; small2 corrupted."""
+def server(tmp_path, shared_data):
+    """A local HTTP server on 127.0.0.1 serving copies of the shared Omniglot archives; small2 corrupted."""
     served = tmp_path / "served"
     served.mkdir()
-    shutil.copy(SHIPPED / "images_background_small1.zip", served)
-    data = bytearray((SHIPPED / "images_background_small2.zip").read_bytes())
+    shutil.copy(shared_data / "omniglot" / "images_background_small1.zip", served)
+    data = bytearray((shared_data / "omniglot" / "images_background_small2.zip").read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte: the digest no longer matches
     (served / "images_background_small2.zip").write_bytes(bytes(data))
     (served / "not_a_zip.zip").write_bytes(b"hello")
@@ -42,9 +42,9 @@ def server(tmp_path):
     thread.join(timeout=5)
 
 
-def test_known_digests_match_shipped_archives():
+def test_known_digests_match_shared_archives(shared_data):
     for name, digest in SHA256.items():
-        assert hashlib.sha256((SHIPPED / f"images_{name}.zip").read_bytes()).hexdigest() == digest
+        assert hashlib.sha256((shared_data / "omniglot" / f"images_{name}.zip").read_bytes()).hexdigest() == digest
 
 
 def test_download_verify_extract(tmp_path, server):
@@ -98,12 +98,12 @@ def _run(script, *args, timeout=600):
 
 
 @pytest.mark.slow
-def test_train_and_evaluate_download_into_an_empty_root(tmp_path):
+def test_train_and_evaluate_download_into_an_empty_root(tmp_path, shared_data):
     """train.py and evaluate.py with data.download=true fetch, verify and extract before any split is read."""
     served = tmp_path / "served"
     served.mkdir()
     for name in ("images_background_small1.zip", "images_background_small2.zip"):
-        shutil.copy(SHIPPED / name, served)
+        shutil.copy(shared_data / "omniglot" / name, served)
     root, run, out = tmp_path / "data", tmp_path / "run", tmp_path / "eval"
     root.mkdir()
     with local_server(served) as (url, requested):
@@ -124,10 +124,10 @@ def test_train_and_evaluate_download_into_an_empty_root(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_with_a_corrupt_archive_stops_with_one_checksum_error(tmp_path):
+def test_train_with_a_corrupt_archive_stops_with_one_checksum_error(tmp_path, shared_data):
     served = tmp_path / "served"
     served.mkdir()
-    data = bytearray((SHIPPED / "images_background_small1.zip").read_bytes())
+    data = bytearray((shared_data / "omniglot" / "images_background_small1.zip").read_bytes())
     data[len(data) // 3] ^= 0xFF
     (served / "images_background_small1.zip").write_bytes(bytes(data))
     root = tmp_path / "data"

@@ -28,9 +28,6 @@ of val and test; keep splits alphabet-disjoint when writing your own.
 `rotations=True` adds the usual 90-degree class augmentation: each character at 0, 90, 180 and 270 degrees is a
 class of its own ("<alphabet>/<character>/rot90", ...), in the same alphabet.
 
-`root=None` reads the minimal archives shipped with the package (`assets/omniglot`, MIT, with their digests), so
-the "minimal" splits need no dataset folder and no download; the full archives are not shipped.
-
 `download=True` (through load_split) fetches missing archives from the dataset's public repository, verifying the
 SHA-256 digests known for the minimal archives (and torchvision's MD5 pins for background/evaluation); pass
 `sha256={"background": "<digest>"}` (or one string) to verify any archive with your own digest.
@@ -53,8 +50,7 @@ from ..store import ImageStore
 
 URL = "https://github.com/brendenlake/omniglot/raw/master/python"
 ARCHIVES = ("background", "evaluation", "background_small1", "background_small2")
-SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "omniglot"
-SHA256 = {  # the archives' digests, as in the shipped assets/omniglot/SHA256SUMS
+SHA256 = {  # from the archives distributed with this project (shared/data/omniglot/SHA256SUMS)
     "background_small1": "f38eb80f801274ac2b4dff5b24289016bfaba4a7d5bb50deebf27104ad6cb8a4",
     "background_small2": "3ccaa407515a8778e5d0861875af38b17e418f301ad5bb3b5a6b65d901a41c7f",
 }
@@ -104,11 +100,6 @@ def _archive_source(root: Path, archive: str) -> Path:
     if zipped.is_file():
         return zipped
     known = "" if archive in ARCHIVES else f" (official archives: {', '.join(ARCHIVES)})"
-    if root == SHIPPED:
-        raise DatasetError(
-            f"Omniglot archive images_{archive} is not shipped with the package (only {', '.join(SHA256)}): set "
-            f"root to a folder holding it{known}, with download=True to fetch it there"
-        )
     raise DatasetError(
         f"Omniglot archive images_{archive} not found in {root}: expected images_{archive}.zip or "
         f"the folder images_{archive}/{known}; pass download=True to fetch it"
@@ -229,7 +220,7 @@ def download(
         )
 
 
-@register_format("omniglot", sources=sources, download=download, uncached_options=("sha256",), shipped=SHIPPED)
+@register_format("omniglot", sources=sources, download=download, uncached_options=("sha256",))
 def load_omniglot(
     root: Path,
     split: str,

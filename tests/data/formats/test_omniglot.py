@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from sparse_maml.data import DatasetError, load_split
-from sparse_maml.data.formats.omniglot import PRESETS, SHIPPED, resolve_split
+from sparse_maml.data.formats.omniglot import PRESETS, resolve_split
 
 from ..helpers import write_omniglot
 
@@ -53,8 +53,9 @@ def test_split_specs_and_mapping(tmp_path):
     assert not set(val.class_names) & set(test.class_names)
 
 
-def test_presets_are_alphabet_disjoint():
-    stores = {k: load_split("omniglot", None, k, splits="minimal", use_cache=False) for k in PRESETS["minimal"]}
+def test_presets_are_alphabet_disjoint(shared_data):
+    root = shared_data / "omniglot"
+    stores = {k: load_split("omniglot", root, k, splits="minimal", use_cache=False) for k in PRESETS["minimal"]}
     groups = {k: set(s.class_groups) for k, s in stores.items()}
     assert not groups["train"] & groups["val"] and not groups["train"] & groups["test"]
     assert not groups["val"] & groups["test"]
@@ -64,8 +65,8 @@ def test_presets_are_alphabet_disjoint():
     ("name", "alphabets", "characters", "images"),
     [("background_small1", 5, 136, 2720), ("background_small2", 5, 156, 3120)],
 )
-def test_real_minimal_splits(tmp_path, name, alphabets, characters, images):
-    s = load_split("omniglot", SHIPPED, name, cache_dir=tmp_path)
+def test_real_minimal_splits(shared_data, tmp_path, name, alphabets, characters, images):
+    s = load_split("omniglot", shared_data / "omniglot", name, cache_dir=tmp_path)
     assert len(set(s.class_groups)) == alphabets and s.num_classes == characters and len(s) == images
     assert s.images.shape == (images, 1, 28, 28) and s.class_counts().eq(20).all()
     assert s.name == f"omniglot/{name}"
