@@ -46,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def setup(overrides: list[str], seed: int, val_episodes: int):
     with initialize_config_dir(str(CONF), version_base="1.3"):
-        cfg = compose("config", [*overrides, f"seed={seed}", f"data.num_val_tasks={val_episodes}", "paths.output_dir=."])
+        settings = [f"seed={seed}", f"data.num_val_tasks={val_episodes}", "paths.output_dir=."]
+        cfg = compose("config", [*overrides, *settings])
     torch.manual_seed(seed)
     dm = build_datamodule(cfg.data)
     dm.prepare_data()
@@ -110,6 +111,26 @@ def step_one_breakdown(a: dict, b: dict, before: dict, after_a: dict, after_b: d
     return rows
 
 
+def sensitivity(copy_: Copy, batch, scales=(1e-9, 1e-8, 1e-7, 1e-6)) -> list[str]:
+    """The meta-gradient's change when every weight and mask entry is perturbed by ``scale`` times its own size (at
+    least 1e-3): linear in the scale for a smooth function; a jump at some scale and not at a larger one is a
+    discrete choice of the forward pass (a ReLU or max-pool selection, a mask entry) switching."""
+    base, g0 = copy_.params(), copy_.grads(batch, 1)
+    noise = {n: torch.randn(p.shape, generator=torch.Generator().manual_seed(0)) for n, p in base.items()}
+    rows = []
+    for scale in scales:
+        with torch.no_grad():
+            for n, p in copy_.module.named_parameters():
+                p.copy_(base[n] + scale * noise[n] * base[n].abs().clamp_min(1e-3))
+        g = copy_.grads(batch, 1)
+        rel = max(((g[n] - g0[n]).abs().max() / g0[n].abs().max()).item() for n in g0 if g0[n].abs().max() > 0)
+        rows.append(f"| {scale:.0e} | {rel:.1e} |")
+    with torch.no_grad():
+        for n, p in copy_.module.named_parameters():
+            p.copy_(base[n])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -127,6 +148,15 @@ def main(argv: list[str] | None = None) -> None:
         drift = []
         for step in range(1, args.steps + 1):
             batch = dm.on_after_batch_transfer(next(loader), 0)
+            if step == 3 and ddp is not None:
+                lines += [
+                    "",
+                    "Step 3, the one-process meta-gradient against relative perturbations of all weights and masks:",
+                    "",
+                    "| perturbation | max rel meta-gradient change |",
+                    "|---|---|",
+                ]
+                lines += sensitivity(one, batch)
             before = one.params()
             g_one = one.grads(batch, 1)
             one.step(g_one)
@@ -138,23 +168,39 @@ def main(argv: list[str] | None = None) -> None:
             weights = max((a[n] - b[n]).abs().max().item() for n in a)
             mask_a, mask_b = one.masks(), ddp.masks()
             flips = int(((mask_a >= 0) != (mask_b >= 0)).sum())
-            grad_rel = max(((g_one[n] - g_ddp[n]).abs().max() / g_one[n].abs().max().clamp_min(1e-30)).item()
-                           for n in g_one if g_one[n].abs().max() > 0)
+            grad_rel = max(
+                ((g_one[n] - g_ddp[n]).abs().max() / g_one[n].abs().max().clamp_min(1e-30)).item()
+                for n in g_one
+                if g_one[n].abs().max() > 0
+            )
             drift.append((step, weights, flips, grad_rel, mask_a.numel()))
             if step == 1:
-                lines += ["", "Step 1, Adam's update against |g| (theta and m; lr 1e-3, eps 1e-8):", "",
-                          "| one-process abs(g) in | entries | max abs(g diff) | max step diff | step diff / lr |",
-                          "|---|---|---|---|---|"]
+                lines += [
+                    "",
+                    "Step 1, Adam's update against |g| (theta and m; lr 1e-3, eps 1e-8):",
+                    "",
+                    "| one-process abs(g) in | entries | max abs(g diff) | max step diff | step diff / lr |",
+                    "|---|---|---|---|---|",
+                ]
                 lines += step_one_breakdown(g_one, g_ddp, before, a, b, float(cfg.algo.lr))
         val[seed] = validate(one.module, dm)
         if ddp is not None:
             val["ddp"] = validate(ddp.module, dm)
-            lines += ["", "| meta-iteration | max abs weight/mask diff | mask entries differing (of all) | "
-                      "max rel meta-gradient diff |", "|---|---|---|---|"]
+            lines += [
+                "",
+                "| meta-iteration | max abs weight/mask diff | mask entries differing (of all) | "
+                "max rel meta-gradient diff |",
+                "|---|---|---|---|",
+            ]
             shown = {1, 2, 3, 5, 10, 20, 50, args.steps}
             lines += [f"| {s} | {w:.1e} | {f:,} of {n:,} | {g:.1e} |" for s, w, f, g, n in drift if s in shown]
-    lines += ["", f"Validation accuracy on the same {args.val_episodes} fixed episodes after {args.steps} "
-              "meta-iterations:", "", "| run | val acc |", "|---|---|"]
+    lines += [
+        "",
+        f"Validation accuracy on the same {args.val_episodes} fixed episodes after {args.steps} meta-iterations:",
+        "",
+        "| run | val acc |",
+        "|---|---|",
+    ]
     lines += [f"| one process, seed {s} | {v * 100:.2f}% |" for s, v in val.items() if s != "ddp"]
     lines.append(f"| 2 ranks (DDP's arithmetic), seed {args.seeds[0]} | {val['ddp'] * 100:.2f}% |")
     lines += ["", f"took {time.perf_counter() - start:.0f} s; load average at end: {os.getloadavg()[0]:.2f}"]

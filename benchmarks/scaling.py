@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import socket
@@ -45,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=10, help="timed meta-iterations per configuration")
     p.add_argument("--val-episodes", type=int, default=500)
     p.add_argument("--repeats", type=int, default=2, help="rounds over the rank counts")
-    p.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="n_jobs of the launcher (empty: skip)")
+    p.add_argument("--jobs", type=int, nargs="*", default=[1, 2], help="n_jobs of the launcher (none: skip)")
     p.add_argument("--sweep-size", type=int, default=4, help="jobs in the launcher's sweep")
     p.add_argument("--out", type=Path, default=Path(__file__).with_name("last_scaling.md"))
     p.add_argument("--quick", action="store_true")
@@ -125,8 +126,15 @@ def _rank_main(rank: int, world: int, port: int, args: argparse.Namespace, out: 
     tiny = torch.zeros(1)
     latency_s = _timed(lambda: [dist.all_reduce(tiny) for _ in range(reps)]) / reps
     if rank == 0:
-        record = {"ranks": world, "train_s": train_s, "val_s": val_s, "allreduce_s": allreduce_s,
-                  "latency_s": latency_s, "grad_bytes": grad.numel() * 4, "load": os.getloadavg()[0]}
+        record = {
+            "ranks": world,
+            "train_s": train_s,
+            "val_s": val_s,
+            "allreduce_s": allreduce_s,
+            "latency_s": latency_s,
+            "grad_bytes": grad.numel() * 4,
+            "load": os.getloadavg()[0],
+        }
         Path(out).write_text(json.dumps(record))
     dist.destroy_process_group()
 
@@ -142,12 +150,26 @@ def time_launcher(n_jobs: int, args: argparse.Namespace) -> float:
     """Seconds for the sweep of ``args.sweep_size`` training jobs (seeds 0..n-1) at ``n_jobs`` at a time."""
     folder = Path(tempfile.mkdtemp(prefix="scaling-sweep-"))
     size = 2 if args.quick else 10  # meta-iterations, validation and test episodes of each job
-    budget = ["trainer.max_epochs=1", "logger=none", "trainer.enable_progress_bar=false", "callbacks=cpu_threads",
-              f"data.train_batches_per_epoch={size}", f"data.num_val_tasks={size}", f"data.num_test_tasks={size}"]
+    budget = [
+        "trainer.max_epochs=1",
+        "logger=none",
+        "trainer.enable_progress_bar=false",
+        "callbacks=cpu_threads",
+        f"data.train_batches_per_epoch={size}",
+        f"data.num_val_tasks={size}",
+        f"data.num_test_tasks={size}",
+    ]
     command = [
-        sys.executable, "train.py", "-m", "hydra/launcher=parallel", f"hydra.launcher.n_jobs={n_jobs}",
-        *args.overrides, *budget, "seed=" + ",".join(str(s) for s in range(args.sweep_size)),
-        f"hydra.sweep.dir={folder}", "hydra.sweep.subdir=${hydra.job.num}",
+        sys.executable,
+        "train.py",
+        "-m",
+        "hydra/launcher=parallel",
+        f"hydra.launcher.n_jobs={n_jobs}",
+        *args.overrides,
+        *budget,
+        "seed=" + ",".join(str(s) for s in range(args.sweep_size)),
+        f"hydra.sweep.dir={folder}",
+        "hydra.sweep.subdir=${hydra.job.num}",
     ]
     start = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -158,20 +180,22 @@ def time_launcher(n_jobs: int, args: argparse.Namespace) -> float:
     return seconds
 
 
-def project(records: dict[int, list[dict]], tasks: int) -> list[str]:
+def project(records: dict[int, list[dict]], tasks: int, episodes: int) -> list[str]:
     """Training at R ranks: the one-rank meta-iteration's compute split over min(R, meta-batch) ranks, plus a ring
-    all-reduce, 2(R-1) messages of latency and 2(R-1)/R of the gradient through each link (bandwidth from the
-    2-rank measurement); validation: the episodes split over all R ranks, plus one gather."""
+    all-reduce: 2(R-1) messages of latency and 2(R-1)/R of the gradient through each link, both taken from the
+    2-rank all-reduce (a ring of 2 is 2 messages of half the gradient each); validation: the slowest rank's
+    ceil(episodes / R) episodes, plus a gather. Free cores assumed: no other load, no memory-bandwidth limit."""
     one = {k: statistics.median(r[k] for r in records[1]) for k in ("train_s", "val_s")}
     two = records.get(2) or records[max(records)]
-    latency = statistics.median(r["latency_s"] for r in two)
-    per_byte = max(statistics.median(r["allreduce_s"] for r in two) - 2 * latency, 0.0) / two[0]["grad_bytes"]
+    message = statistics.median(r["latency_s"] for r in two) / 2
+    grad_bytes = two[0]["grad_bytes"]
+    per_byte = max(statistics.median(r["allreduce_s"] for r in two) - 2 * message, 0.0) / grad_bytes
     rows = []
     for cores in (4, 8, 16):
         ranks = min(cores, tasks)
-        ring = 2 * (ranks - 1) * latency + 2 * (ranks - 1) / ranks * two[0]["grad_bytes"] * per_byte
+        ring = 2 * (ranks - 1) * (message + grad_bytes / ranks * per_byte)
         train = one["train_s"] / ranks + ring
-        val = one["val_s"] / cores + 2 * (cores - 1) * latency
+        val = one["val_s"] * math.ceil(episodes / cores) / episodes + 2 * (cores - 1) * message
         rows.append(
             f"| {cores} | {ranks} | {train:.3f} | {one['train_s'] / train:.2f}x | {ring * 1e3:.2f} | "
             f"{val:.1f} | {one['val_s'] / val:.2f}x |"
@@ -213,14 +237,23 @@ def main(argv: list[str] | None = None) -> None:
             f"{ar:.2f} | {lat:.3f} | {recs[0]['grad_bytes'] / 1024:.0f} |"
         )
     if 1 in records and len(records) > 1:
-        lines += ["", "Projected (from the rows above: compute / ranks + ring all-reduce; training ranks = "
-                  "min(cores, meta-batch), validation on every core):", "",
-                  "| cores | training ranks | meta-iteration s | speed-up | all-reduce ms | validation s | speed-up |",
-                  "|---|---|---|---|---|---|---|"]
-        lines += project(records, tasks)
+        lines += [
+            "",
+            "Projected (from the rows above: compute / ranks + ring all-reduce; training ranks = "
+            "min(cores, meta-batch), validation on every core):",
+            "",
+            "| cores | training ranks | meta-iteration s | speed-up | all-reduce ms | validation s | speed-up |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += project(records, tasks, args.val_episodes)
     if launcher:
-        lines += ["", f"Launcher: a sweep of {args.sweep_size} training jobs, `hydra/launcher=parallel`:", "",
-                  "| n_jobs | sweep s | jobs/s | speed-up |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"Launcher: a sweep of {args.sweep_size} training jobs, `hydra/launcher=parallel`:",
+            "",
+            "| n_jobs | sweep s | jobs/s | speed-up |",
+            "|---|---|---|---|",
+        ]
         first = statistics.median(launcher[args.jobs[0]])
         for n_jobs, secs in launcher.items():
             s = statistics.median(secs)

@@ -29,11 +29,19 @@ def run_two_nodes(folder, *extra):
     port = _free_port()
     nodes = []
     for node in (0, 1):
-        env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "NODE_RANK": str(node),
-               "WORLD_SIZE": "2", "LOCAL_RANK": "0", "OMP_NUM_THREADS": "1"}
+        env = {
+            **os.environ,
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "NODE_RANK": str(node),
+            "WORLD_SIZE": "2",
+            "LOCAL_RANK": "0",
+            "OMP_NUM_THREADS": "1",
+        }
         command = [sys.executable, "train.py", *OVERRIDES, *NODES, *extra, f"hydra.run.dir={folder}"]
-        nodes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True))
+        nodes.append(
+            subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        )
     outputs = [node.communicate(timeout=600) for node in nodes]
     for node, (_, err) in zip(nodes, outputs, strict=True):
         assert node.returncode == 0, err[-3000:]
@@ -60,8 +68,11 @@ def test_two_nodes_train_what_one_process_trains_and_resume(tmp_path):
     assert a["global_step"] == b["global_step"] == 6
     assert a["EpisodicDataModule"]["train_position"] == b["EpisodicDataModule"]["train_position"] == 24
     # The tolerance of tests/test_ddp.py: rounding of the two-way average, grown over 6 Adam steps.
-    worst = max((weights_one[k] - weights_nodes[k]).abs().max().item() for k in weights_one
-                if not k.replace("__", ".").endswith("conv.bias"))
+    worst = max(
+        (weights_one[k] - weights_nodes[k]).abs().max().item()
+        for k in weights_one
+        if not k.replace("__", ".").endswith("conv.bias")
+    )
     assert worst < 1e-5, worst
 
     # Written once, by node 0: one set of checkpoints, one log, one results file, one summary printed.

@@ -38,9 +38,18 @@ def main(checkpoint: str, out: str, ranks: int, overrides: list[str]) -> None:
     dm = build_datamodule(cfg.data)
     capture = EpisodeAccuracies()
     strategy = "ddp" if ranks > 1 else "auto"
-    trainer = pl.Trainer(accelerator="cpu", devices=ranks, strategy=strategy, logger=False, inference_mode=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         callbacks=[capture], use_distributed_sampler=False)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=ranks,
+        strategy=strategy,
+        logger=False,
+        inference_mode=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[capture],
+        use_distributed_sampler=False,
+    )
     metrics = trainer.validate(module, datamodule=dm, verbose=False)[0]
     if trainer.is_global_zero:
         Path(out).write_text(json.dumps({"acc": metrics["val/acc"], "episodes": capture.accuracies}))
