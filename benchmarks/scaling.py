@@ -79,12 +79,15 @@ def _setup(overrides: list[str], val_episodes: int):
     return cfg, dm, module
 
 
-def _timed(fn) -> float:
+def _timed(fn) -> tuple[float, float]:
+    """(wall s, this rank's CPU s) of ``fn`` between barriers: CPU time shows how the work divides whatever the
+    load; wall time what a user waits, the slowest rank's."""
     dist.barrier()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     fn()
+    cpu = time.process_time() - cpu
     dist.barrier()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu
 
 
 def _rank_main(rank: int, world: int, port: int, args: argparse.Namespace, out: str) -> None:
@@ -110,7 +113,7 @@ def _rank_main(rank: int, world: int, port: int, args: argparse.Namespace, out: 
             opt.step()
 
     meta_iteration(batches[0])  # warm-up
-    train_s = _timed(lambda: [meta_iteration(b) for b in batches[1:]]) / args.steps
+    train_s, train_cpu = (t / args.steps for t in _timed(lambda: [meta_iteration(b) for b in batches[1:]]))
 
     dm._rank = lambda: (rank, world)  # the share a rank's trainer would get
 
@@ -119,17 +122,19 @@ def _rank_main(rank: int, world: int, port: int, args: argparse.Namespace, out: 
         gathered = [None] * world
         dist.all_gather_object(gathered, torch.cat(accs).tolist())
 
-    val_s = _timed(validation)
+    val_s, val_cpu = _timed(validation)
     grad = torch.zeros(sum(p.numel() for p in params))
     reps = 50
-    allreduce_s = _timed(lambda: [dist.all_reduce(grad) for _ in range(reps)]) / reps
+    allreduce_s = _timed(lambda: [dist.all_reduce(grad) for _ in range(reps)])[0] / reps
     tiny = torch.zeros(1)
-    latency_s = _timed(lambda: [dist.all_reduce(tiny) for _ in range(reps)]) / reps
+    latency_s = _timed(lambda: [dist.all_reduce(tiny) for _ in range(reps)])[0] / reps
     if rank == 0:
         record = {
             "ranks": world,
             "train_s": train_s,
             "val_s": val_s,
+            "train_cpu": train_cpu,
+            "val_cpu": val_cpu,
             "allreduce_s": allreduce_s,
             "latency_s": latency_s,
             "grad_bytes": grad.numel() * 4,
@@ -225,15 +230,17 @@ def main(argv: list[str] | None = None) -> None:
         f"{', '.join(f'{x:.2f}' for x in load_end)} at the end. Run: {' '.join(args.overrides)}, meta-batch {tasks}, "
         f"{args.val_episodes} validation episodes; medians of {args.repeats} alternated rounds.",
         "",
-        "| ranks | meta-iteration s | speed-up | validation s | speed-up | all-reduce ms (gradient) | "
-        "all-reduce ms (4 B) | gradient KiB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| ranks | meta-iteration s | speed-up | CPU s a rank | speed-up, CPU | validation s | speed-up | "
+        "CPU s a rank | speed-up, CPU | all-reduce ms (gradient) | all-reduce ms (4 B) | gradient KiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    cpu = {k: statistics.median(r[k] for r in records[args.ranks[0]]) for k in ("train_cpu", "val_cpu")}
     for world, recs in records.items():
-        t, v = (statistics.median(r[k] for r in recs) for k in ("train_s", "val_s"))
+        t, v, tc, vc = (statistics.median(r[k] for r in recs) for k in ("train_s", "val_s", "train_cpu", "val_cpu"))
         ar, lat = (statistics.median(r[k] for r in recs) * 1e3 for k in ("allreduce_s", "latency_s"))
         lines.append(
-            f"| {world} | {t:.3f} | {base['train_s'] / t:.2f}x | {v:.1f} | {base['val_s'] / v:.2f}x | "
+            f"| {world} | {t:.3f} | {base['train_s'] / t:.2f}x | {tc:.3f} | {cpu['train_cpu'] / tc:.2f}x | "
+            f"{v:.1f} | {base['val_s'] / v:.2f}x | {vc:.1f} | {cpu['val_cpu'] / vc:.2f}x | "
             f"{ar:.2f} | {lat:.3f} | {recs[0]['grad_bytes'] / 1024:.0f} |"
         )
     if 1 in records and len(records) > 1:
