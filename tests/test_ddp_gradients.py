@@ -56,7 +56,7 @@ def differences(a: dict, b: dict) -> dict[str, tuple[float, float]]:
     return out
 
 
-def test_step_one_meta_gradients_of_two_ranks_are_one_process_s_up_to_rounding(tmp_path):
+def test_step_one_meta_gradients_on_two_ranks_equal_one_process_up_to_rounding(tmp_path):
     cfg = compose_config([*OVERRIDES, *CAPTURE, f"+callbacks.capture.folder={tmp_path / 'one_capture'}"], tmp_path)
     train(cfg)
     one = torch.load(tmp_path / "one_capture" / "rank0.pt", weights_only=True)

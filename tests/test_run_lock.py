@@ -80,7 +80,7 @@ LAUNCHERS = {  # what each launcher sets in a job's first process on node 0 and 
 
 
 @pytest.mark.parametrize("launcher", LAUNCHERS)
-def test_only_node_zero_s_first_process_takes_the_lock(monkeypatch, launcher):
+def test_only_the_first_process_of_node_zero_takes_the_lock(monkeypatch, launcher):
     from sparse_maml.run_lock import _RANK_VARIABLES, is_first_process
 
     for key in _RANK_VARIABLES:
