@@ -66,6 +66,34 @@ def test_later_ranks_do_not_take_the_lock(tmp_path, monkeypatch):
             pass
 
 
+LAUNCHERS = {  # what each launcher sets in a job's first process on node 0 and in the first process of node 1
+    "lightning": ({"NODE_RANK": "0", "LOCAL_RANK": "0"}, {"NODE_RANK": "1", "LOCAL_RANK": "0"}),
+    "torchrun": (
+        {"GROUP_RANK": "0", "RANK": "0", "LOCAL_RANK": "0"},
+        {"GROUP_RANK": "1", "RANK": "2", "LOCAL_RANK": "0"},
+    ),
+    "slurm": (
+        {"SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0"},
+        {"SLURM_PROCID": "2", "SLURM_LOCALID": "0", "SLURM_NODEID": "1"},
+    ),
+}
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_only_the_first_process_of_node_zero_takes_the_lock(monkeypatch, launcher):
+    from sparse_maml.run_lock import _RANK_VARIABLES, is_first_process
+
+    for key in _RANK_VARIABLES:
+        monkeypatch.delenv(key, raising=False)
+    node0, node1 = LAUNCHERS[launcher]
+    for key, value in node0.items():
+        monkeypatch.setenv(key, value)
+    assert is_first_process()
+    for key, value in node1.items():
+        monkeypatch.setenv(key, value)
+    assert not is_first_process()  # local rank 0, but on the second node
+
+
 def test_a_second_train_py_on_the_folder_stops_and_writes_nothing(tmp_path):
     alone = train(compose_config(OVERRIDES, output_dir=tmp_path / "alone"))
     run = tmp_path / "run"
