@@ -8,6 +8,8 @@ from benchmarks.inner_loss import main, mask_grad_cosine, support_losses
 from sparse_maml.algorithms import build_algorithm
 from sparse_maml.models import build_backbone
 
+from ..data.helpers import SHARED_DATA
+
 
 def learner(algo="sparse_maml", inner_lr=0.1):
     torch.manual_seed(0)
@@ -40,6 +42,9 @@ def test_mask_gradient_cosine():
     assert torch.isnan(torch.tensor(mask_grad_cosine(learner("fomaml"), batch(), 1, 3)))  # no mask
 
 
+@pytest.mark.skipif(
+    not (SHARED_DATA / "omniglot").is_dir(), reason=f"Omniglot's archives are not at {SHARED_DATA / 'omniglot'}"
+)
 def test_command_on_omniglot(capsys):
     main(
         [
