@@ -53,6 +53,7 @@ def parallel(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_parallel_launcher_gives_the_sequential_results(parallel, tmp_path):
     sweep(tmp_path, "hydra/launcher=basic")
     want = results(tmp_path)
@@ -62,6 +63,7 @@ def test_parallel_launcher_gives_the_sequential_results(parallel, tmp_path):
     assert "seed: 1" in config and (parallel / "multirun.yaml").exists()
 
 
+@pytest.mark.slow
 def test_rerun_with_skip_finished_trains_nothing_and_returns_the_results(parallel, tmp_path):
     folder = tmp_path / "sweep"
     shutil.copytree(parallel, folder)

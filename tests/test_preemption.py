@@ -54,7 +54,7 @@ def slurm(tmp_path):
     }
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGUSR1, marks=pytest.mark.slow)])
 def test_a_stop_signal_mid_epoch_saves_and_the_rerun_continues_exactly(tmp_path, reference, signum):
     ref_dir, expected = reference
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}

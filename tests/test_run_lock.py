@@ -126,6 +126,7 @@ def test_a_second_train_py_on_the_folder_stops_and_writes_nothing(tmp_path):
     assert {k: got[k] for k in keys} == {k: alone[k] for k in keys}
 
 
+@pytest.mark.slow
 def test_the_lock_of_a_killed_run_is_taken_over(tmp_path):
     run = tmp_path / "run"
     first = start(run, "callbacks.last_checkpoint.every_n_train_steps=2")

@@ -46,6 +46,7 @@ def script(*args, **env):
     )
 
 
+@pytest.mark.slow
 def test_scripts_print_bad_input_alone(tmp_path):
     done = script("train.py", "algo.inner_steps=0", "logger=none", f"hydra.run.dir={tmp_path / 'a'}")
     assert done.returncode == 1 and "Traceback" not in done.stderr

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks.plan import jobs
 
 from ..app_helpers import ROOT
@@ -71,6 +73,7 @@ def test_run_is_one_parallel_sweep_per_entry(tmp_path):
     assert len((tmp_path / "results" / "omniglot" / "plan_runs.tsv").read_text().splitlines()) == 3
 
 
+@pytest.mark.slow
 def test_run_skips_the_committed_runs_and_leaves_them_as_they_are(tmp_path):
     """The plan's own command, on a copy of the committed runs of one preset: every job is found finished."""
     evidence = ROOT / "results" / "omniglot" / "h2h_mask_lr"
