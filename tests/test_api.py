@@ -3,25 +3,8 @@
 import pytest
 import torch
 
-from sparse_maml.api import Learner, LearnerInputError
+from sparse_maml.api import LearnerInputError
 from sparse_maml.data import augment
-from sparse_maml.module import MetaLearner
-
-
-@pytest.fixture(scope="module")
-def learner():
-    module = MetaLearner(
-        algorithm="sparse_maml",
-        backbone="conv4",
-        backbone_kwargs={"hidden": 4},
-        n_way=3,
-        in_channels=1,
-        image_size=16,
-        inner_steps=1,
-        mean=(0.5,),
-        std=(0.25,),
-    )
-    return Learner(module)
 
 
 def support(n=6, shape=(1, 16, 16)):

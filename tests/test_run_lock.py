@@ -31,6 +31,18 @@ def start(run, *extra):
     )
 
 
+def run_train(run, *extra, timeout=600):
+    """train.py on ``run`` to the end, as a user would (no HYDRA_FULL_ERROR)."""
+    return subprocess.run(
+        [sys.executable, "train.py", *OVERRIDES, f"hydra.run.dir={run}", *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"},
+    )
+
+
 def wait_for(path, proc, seconds=300):
     deadline = time.time() + seconds
     while not path.exists() and proc.poll() is None and time.time() < deadline:
@@ -102,14 +114,7 @@ def test_a_second_train_py_on_the_folder_stops_and_writes_nothing(tmp_path):
         wait_for(run / OWNER, first)
         first.send_signal(signal.SIGSTOP)  # paused while holding the lock, so that it is surely still in use
         before = snapshot(run)
-        second = subprocess.run(
-            [sys.executable, "train.py", *OVERRIDES, f"hydra.run.dir={run}", "seed=1"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"},
-        )
+        second = run_train(run, "seed=1", timeout=300)
         assert second.returncode == 1 and "Traceback" not in second.stderr, second.stderr[-3000:]
         assert f"Error: run folder {run} is in use by" in second.stderr
         assert f"PID {first.pid}" in second.stderr
@@ -134,13 +139,7 @@ def test_the_lock_of_a_killed_run_is_taken_over(tmp_path):
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=60)
     assert (run / OWNER).exists()  # the dead run's record is still there
-    resumed = subprocess.run(
-        [sys.executable, "train.py", *OVERRIDES, f"hydra.run.dir={run}", "ckpt_path=auto"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    resumed = run_train(run, "ckpt_path=auto")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     said = resumed.stdout + resumed.stderr  # Hydra's console log handler writes to stdout
     assert f"taking over the lock of {socket.gethostname()}, PID {first.pid}" in said
