@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 import torch
 
 from ..algorithms.engine.masks import layer_of
+from ..atomic import write_text
 
 FILENAME = "masks.json"
 QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
@@ -71,9 +72,7 @@ class MaskSnapshot(pl.Callback):
         tested = snapshot(pl_module.algo, trainer.global_step)
         tested["checkpoint"] = str(trainer.ckpt_path) if trainer.ckpt_path else None
         body = {"quantiles": list(QUANTILES), "initial": self.initial, "tested": tested}
-        path = Path(self.dirpath or trainer.default_root_dir) / FILENAME
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(body, indent=1))
+        write_text(Path(self.dirpath or trainer.default_root_dir) / FILENAME, json.dumps(body, indent=1))
 
 
 def read_masks(run_dir: str | Path) -> dict[str, Any]:
