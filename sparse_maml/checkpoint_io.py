@@ -29,7 +29,7 @@ class CheckpointError(ValueError):
 def load_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -> dict[str, Any]:
     """The contents of the checkpoint at ``path``, read as data only (``torch.load(weights_only=True)``).
 
-    ``mmap=True`` maps the file instead of reading it, for a look at a few entries. Raises ``CheckpointError``
+    ``mmap=True`` maps a local file instead of reading it, for a look at a few entries. Raises ``CheckpointError``
     naming the file when it holds a pickled global that is not plain data (nothing of it runs), or when it is not
     a readable checkpoint (truncated, empty, another format).
     """
@@ -67,8 +67,8 @@ def _unreadable(where: str, error: Exception) -> CheckpointError:
 
 
 def read_checkpoint_entry(path: str | Path, key: str, default: Any = None) -> Any:
-    """One top-level entry of a checkpoint; memory-mapped, so the tensors are not read."""
-    return load_checkpoint(path, mmap="://" not in str(path)).get(key, default)
+    """One top-level entry of a checkpoint; memory-mapped (local files), so the tensors are not read."""
+    return load_checkpoint(path, mmap=True).get(key, default)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -98,6 +98,4 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def load_checkpoint(
         self, path: str | Path, map_location: Any = lambda storage, loc: storage, weights_only: bool | None = None
     ) -> dict[str, Any]:
-        if not Path(path).exists() and "://" not in str(path):
-            raise FileNotFoundError(f"checkpoint file at {path} not found")
-        return load_checkpoint(path, map_location=map_location)
+        return load_checkpoint(path, map_location=map_location)  # a missing file: torch's FileNotFoundError

@@ -16,7 +16,6 @@ import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -62,15 +61,10 @@ def tested_checkpoint(run: Path) -> Path:
     return checkpoint
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """The checkpoint file's contents (hyperparameters and state dict), read as data only."""
-    return load_checkpoint(path)
-
-
 def drift_from_checkpoint(run: Path, param: str) -> Drift:
     """The mask logits of backbone parameter ``param`` (e.g. ``head.bias``) at initialisation, rebuilt, and in the
     tested checkpoint of ``run``."""
-    checkpoint = read_checkpoint(tested_checkpoint(run))
+    checkpoint = load_checkpoint(tested_checkpoint(run))  # data only: a shared run folder runs no code
     hparams = dict(checkpoint["hyper_parameters"])
     pl.seed_everything(hparams["config"]["seed"], workers=True, verbose=False)
     module = MetaLearner(**hparams)  # what build_module makes after train.py's seed_everything
