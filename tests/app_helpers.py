@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -27,6 +30,19 @@ TINY = [
     "algo.inner_steps=2",
     "model.hidden=8",
 ]
+
+
+def run_script(*args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python *args`` in the project root as a user runs it: without ``HYDRA_FULL_ERROR`` (so that bad input is
+    a message, not a trace), with ``env`` added; stdout and stderr captured as text."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"} | env,
+    )
 
 
 def compose_config(overrides: list[str], output_dir: Path | None = None, name: str = "config") -> DictConfig:

@@ -4,8 +4,6 @@ and reads a clean checkpoint (this version's, and the committed one of an earlie
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from sparse_maml.module import MetaLearner
 from sparse_maml.reporting.mask_drift import mask_drift
 from sparse_maml.run import evaluate, train
 
-from .app_helpers import ROOT, TINY, compose_config
+from .app_helpers import TINY, compose_config, run_script
 
 FIXTURE = Path(__file__).parent / "fixtures" / "conv4_sparse_maml_v0.1.0.ckpt"
 REFUSED = r"holds a pickled 'posix.system'; refusing to load it"
@@ -86,15 +84,7 @@ def test_mask_drift_refuses_it(run, evil, tmp_path):
 
 
 def test_evaluate_py_refuses_it_with_one_message(evil, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    done = subprocess.run(
-        [sys.executable, "evaluate.py", f"ckpt_path={evil}", f"hydra.run.dir={tmp_path / 'eval'}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    done = run_script("evaluate.py", f"ckpt_path={evil}", f"hydra.run.dir={tmp_path / 'eval'}", timeout=300)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert f"Error: checkpoint {evil} holds a pickled 'posix.system'; refusing to load it" in done.stderr
     assert not (tmp_path / "eval" / "results.json").exists()

@@ -2,15 +2,13 @@
 Lightning starts run their parent's job and do not prepare the data again."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from sparse_maml.run import train
 
-from .app_helpers import ROOT, TINY, compose_config
+from .app_helpers import TINY, compose_config, run_script
 
 OVERRIDES = [
     *TINY,
@@ -27,21 +25,8 @@ def relative_error(a, b):
 
 def test_ddp_two_processes_match_one_process(tmp_path):
     one = train(compose_config(OVERRIDES, output_dir=tmp_path / "one"))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            *OVERRIDES,
-            "trainer=ddp",
-            "trainer.accelerator=cpu",
-            "trainer.devices=2",
-            f"hydra.run.dir={tmp_path / 'ddp'}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    ddp = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
+    done = run_script("train.py", *OVERRIDES, *ddp, f"hydra.run.dir={tmp_path / 'ddp'}")
     assert done.returncode == 0, done.stderr[-3000:]
     a = torch.load(tmp_path / "one" / "checkpoints" / "last.ckpt", weights_only=True)
     b = torch.load(tmp_path / "ddp" / "checkpoints" / "last.ckpt", weights_only=True)

@@ -5,37 +5,21 @@ as the mean over all four tasks except for float rounding: the test checks both 
 and for the mask logits m, on the first meta-iteration (before any difference can compound).
 """
 
-import subprocess
-import sys
 
 import torch
 
 from sparse_maml.run import build_datamodule, build_module, train
 
-from .app_helpers import ROOT, TINY, compose_config
+from .app_helpers import TINY, compose_config, run_script
 
 CAPTURE = ["+callbacks.capture._target_=tests.step_capture.StepOneCapture"]
 OVERRIDES = [*TINY, "logger=none", "data.meta_batch_size=4", "trainer.max_steps=1", "test_after_fit=false"]
 
 
 def _run_ddp(tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            *OVERRIDES,
-            *CAPTURE,
-            f"+callbacks.capture.folder={tmp_path / 'ddp_capture'}",
-            "trainer=ddp",
-            "trainer.accelerator=cpu",
-            "trainer.devices=2",
-            f"hydra.run.dir={tmp_path / 'ddp'}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    capture = [*CAPTURE, f"+callbacks.capture.folder={tmp_path / 'ddp_capture'}"]
+    ddp = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
+    done = run_script("train.py", *OVERRIDES, *capture, *ddp, f"hydra.run.dir={tmp_path / 'ddp'}")
     assert done.returncode == 0, done.stderr[-3000:]
     return [torch.load(tmp_path / "ddp_capture" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
 

@@ -14,7 +14,7 @@ import pytest
 from sparse_maml.run import train
 from sparse_maml.run_lock import OWNER, RunLockedError, hold
 
-from .app_helpers import ROOT, TINY, compose_config
+from .app_helpers import ROOT, TINY, compose_config, run_script
 
 # Long enough (36 meta-iterations) for a second process to start while the first trains.
 OVERRIDES = [*TINY, "logger=csv", "trainer.max_epochs=2", "data.train_batches_per_epoch=18"]
@@ -33,14 +33,7 @@ def start(run, *extra):
 
 def run_train(run, *extra, timeout=600):
     """train.py on ``run`` to the end, as a user would (no HYDRA_FULL_ERROR)."""
-    return subprocess.run(
-        [sys.executable, "train.py", *OVERRIDES, f"hydra.run.dir={run}", *extra],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"},
-    )
+    return run_script("train.py", *OVERRIDES, f"hydra.run.dir={run}", *extra, timeout=timeout)
 
 
 def wait_for(path, proc, seconds=300):

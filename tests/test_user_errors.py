@@ -1,8 +1,5 @@
 """train.py and evaluate.py print bad input as its message alone; HYDRA_FULL_ERROR=1 keeps the trace."""
 
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -10,7 +7,7 @@ from sparse_maml.checks import CheckpointNotFoundError, ConfigError
 from sparse_maml.data import DatasetError
 from sparse_maml.user_errors import bad_input_as_message
 
-from .app_helpers import ROOT
+from .app_helpers import ROOT, run_script
 
 
 @pytest.mark.parametrize("error", [ConfigError("algo.inner_steps=0: needs 1"), DatasetError("root /x does not exist")])
@@ -36,14 +33,7 @@ def test_full_error_keeps_the_trace_and_other_errors_pass(monkeypatch):
 
 
 def script(*args, **env):
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"} | env,
-    )
+    return run_script(*args, timeout=300, **env)
 
 
 @pytest.mark.slow
