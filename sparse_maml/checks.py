@@ -75,6 +75,9 @@ EVAL_SETTINGS = (
 )
 
 
+_ABSENT = object()
+
+
 def setting_problems(cfg: DictConfig, settings: tuple[Setting, ...]) -> list[str]:
     """Each of ``settings`` that ``cfg`` holds with the wrong type or out of range ([] when none)."""
     problems = []
@@ -89,9 +92,6 @@ def setting_problems(cfg: DictConfig, settings: tuple[Setting, ...]) -> list[str
         elif not s.ok(value):
             problems.append(f"{s.key}={value}: {s.rule}")
     return problems
-
-
-_ABSENT = object()
 
 
 class ConfigError(ValueError):
@@ -155,9 +155,9 @@ def data_problems(dm: EpisodicDataModule) -> list[str]:
     return problems
 
 
-def _raise(problems: list[str]) -> None:
+def _raise(problems: list[str], what: str = "this configuration cannot train") -> None:
     if problems:
-        raise ConfigError("this configuration cannot train:\n  " + "\n  ".join(problems))
+        raise ConfigError(f"{what}:\n  " + "\n  ".join(problems))
 
 
 def check_config(cfg: DictConfig, world_size: int = 1, use_distributed_sampler: bool = False) -> None:
@@ -167,9 +167,7 @@ def check_config(cfg: DictConfig, world_size: int = 1, use_distributed_sampler: 
 
 def check_eval_config(cfg: DictConfig) -> None:
     """Raise ConfigError naming every setting of evaluate.py's ``cfg`` of the wrong type or out of range."""
-    problems = setting_problems(cfg, EVAL_SETTINGS)
-    if problems:
-        raise ConfigError("this evaluation cannot run:\n  " + "\n  ".join(problems))
+    _raise(setting_problems(cfg, EVAL_SETTINGS), "this evaluation cannot run")
 
 
 def check_data(dm: EpisodicDataModule) -> None:
