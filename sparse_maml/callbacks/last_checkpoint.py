@@ -81,7 +81,9 @@ class LastCheckpoint(Checkpoint):
     def _save(self, trainer: pl.Trainer) -> None:
         if trainer.sanity_checking or bool(trainer.fast_dev_run):
             return
-        trainer.save_checkpoint(self.path)  # on every rank: the strategy writes on rank 0 only
+        # on every rank (the strategy writes on rank 0 only); the whole training state, optimisers and loops included,
+        # said outright: Lightning logs a defaulted save's weights_only, which reads like an unsafe load
+        trainer.save_checkpoint(self.path, weights_only=False)
 
     def _stop(self, trainer: pl.Trainer) -> None:
         signum = self.signals.received or signal.SIGTERM  # a rank that was not signalled stops with the others
