@@ -22,14 +22,18 @@ SWEEP_DIR="$RESULTS/\${task_name}"  # task_name: the preset's name, omniglot/<pr
 # In order of priority (docs/RESULTS.md, "Run plan"): stage 1 with the head-to-head first (the Table 1 comparison and
 # the layer profile, 3 seeds each), then the core sweeps; stage 2, 5 shots and widths; stage 3, second seeds of the
 # sweeps whose verdicts hinge on small differences; stage 4, fair baselines (ANIL's inner lr and steps chosen on
-# validation) and the head-to-head against them (500 validation episodes). An entry is a preset and key=value overrides of its sweep.
+# validation; ANIL chose the grid's lowest lr, so one point below it, lr 0.01 at 25 steps, checks the edge) and the
+# head-to-head against them (500 validation episodes), each method at its choice. An entry is a preset and key=value
+# overrides of its sweep.
 PLAN=(
   "omniglot/h2h" "omniglot/h2h_methods" "omniglot/h2h_meta_sgd" "omniglot/h2h_mask_lr"
   "omniglot/sweep" "omniglot/sweep_inner_steps" "omniglot/sweep_inner_lr" "omniglot/sweep_init_sparsity"
   "omniglot/sweep_5shot" "omniglot/sweep_width"
   "omniglot/sweep seed=1" "omniglot/sweep_5shot seed=1" "omniglot/sweep_inner_steps seed=1"
-  "omniglot/tune_anil" "omniglot/tune_meta_sgd" "omniglot/tune_meta_sgd algo.m_init=uniform algo.inner_lr=0.1"
+  "omniglot/tune_anil" "omniglot/tune_anil algo.inner_lr=0.01 algo.inner_steps=25"
+  "omniglot/tune_meta_sgd" "omniglot/tune_meta_sgd algo.m_init=uniform algo.inner_lr=0.1"
   "omniglot/h2h_tuned" "omniglot/h2h_tuned algo=fomaml algo.inner_lr=0.03"
+  "omniglot/h2h_tuned algo=anil algo.inner_lr=0.03 algo.inner_steps=25"
 )
 
 entries() {  # the plan's entries, or those of the presets named in "$@"
