@@ -12,7 +12,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from ..episodes import read_episodes
-from .runs import Run, _flatten, distinguishing_keys, is_bookkeeping, sortable
+from .runs import Run, _flatten, current_schema, distinguishing_keys, is_bookkeeping, sortable
 
 #: Keys that say where data lives and how a run was executed, not what it computed (the episode keys say which
 #: data it saw; the engine's paths and device counts are tested equal), so runs differing only in them pool.
@@ -27,11 +27,12 @@ def configuration(run: Run) -> dict[str, Any]:
     """What a run computed: its resolved config (evaluate.py's results carry the checkpoint's), without the seed
     and the bookkeeping keys."""
     if "config" in run.results:
-        config = _flatten(run.results["config"])
+        config = current_schema(_flatten(run.results["config"]))
     else:  # train.py's .hydra/config.yaml, each value resolved where it can be outside Hydra
         path = run.path / ".hydra" / "config.yaml"
         raw = OmegaConf.load(path) if path.exists() else OmegaConf.create()
-        config = {k: _resolve(raw, k, v) for k, v in run.config.items()}
+        flat = _flatten(OmegaConf.to_container(raw))
+        config = current_schema({k: _resolve(raw, k, v) for k, v in flat.items()})
     return {k: v for k, v in config.items() if not (is_bookkeeping(k) or k in HOW)}
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from ..optimizers import NAMED as NAMED_OPTIMIZERS
+
 # Keys that name a run but do not change what it computes.
 IGNORED = (
     "seed",
@@ -32,6 +34,13 @@ IGNORED = (
 )
 
 
+#: Keys added to the configuration since runs were first committed, with the value every run written before them ran
+#: with (conf/trainer/_base.yaml), so that a run of today and an equal one of then compare as one configuration.
+ADDED = {"trainer.overfit_batches": 0.0}
+#: Optimiser keys that older runs hold as a name ("adam"), today's as a spec (``optimizers.NAMED``).
+OPTIMIZER_KEYS = ("algo.outer_optimizer", "algo.mask_optimizer")
+
+
 def is_bookkeeping(key: str) -> bool:
     """Whether a flattened config key is one of ``IGNORED`` (or under one of its groups)."""
     return key.startswith(IGNORED)
@@ -46,7 +55,8 @@ class Run:
         history = path / "history.json"
         self.history: dict[str, Any] = json.loads(history.read_text()) if history.exists() else {}
         config = path / ".hydra" / "config.yaml"
-        self.config = _flatten(OmegaConf.to_container(OmegaConf.load(config))) if config.exists() else {}
+        raw = _flatten(OmegaConf.to_container(OmegaConf.load(config))) if config.exists() else {}
+        self.config = current_schema(raw) if raw else {}
         self.algorithm: str = self.results.get("algorithm") or str(self.config.get("algo.name", "?"))
         self.seed = self.config.get("seed", 0)
 
@@ -58,6 +68,22 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
             out.update(_flatten(v, f"{prefix}{k}."))
         return out
     return {prefix[:-1]: tree}
+
+
+def current_schema(config: dict[str, Any]) -> dict[str, Any]:
+    """A flattened run config in today's schema: a named optimiser becomes its spec (``algo.outer_optimizer: adam``
+    -> ``algo.outer_optimizer._target_: torch.optim.Adam``, ``..._partial_: True``) and each key of ``ADDED`` that
+    the run predates gets the value it ran with. Runs of any version then differ only where they computed
+    differently."""
+    out = dict(config)
+    for key in OPTIMIZER_KEYS:
+        name = out.get(key)
+        if isinstance(name, str) and name in NAMED_OPTIMIZERS:
+            del out[key]
+            out.update({f"{key}.{k}": v for k, v in NAMED_OPTIMIZERS[name].items()})
+    for key, value in ADDED.items():
+        out.setdefault(key, value)
+    return out
 
 
 def find_runs(paths: list[Path]) -> list[Run]:
