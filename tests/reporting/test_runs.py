@@ -1,14 +1,16 @@
 """Finding run folders and the keys that vary between them."""
 
+import json
+
 import pytest
 import yaml
 from omegaconf import OmegaConf
 
 from sparse_maml.optimizers import NAMED as NAMED_OPTIMIZERS
 from sparse_maml.reporting.groups import configuration
-from sparse_maml.reporting.runs import ADDED, find_runs, varying_keys
+from sparse_maml.reporting.runs import ADDED, Run, find_runs, varying_keys
 
-from ..app_helpers import ROOT
+from ..app_helpers import ROOT, compose_config
 from .conftest import fake_run
 
 
@@ -86,3 +88,17 @@ def test_added_keys_hold_todays_defaults():
         group, key = dotted.split(".", 1)
         assert OmegaConf.select(OmegaConf.load(ROOT / "conf" / group / "_base.yaml"), key) == value, dotted
     assert NAMED_OPTIMIZERS["adam"] == OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "optimizer" / "adam.yaml"))
+
+
+def test_todays_config_reads_as_the_committed_runs(tmp_path):
+    """A run of today's code at a committed run's settings is the same configuration to the reporting: a config key
+    added since, with a default that changes nothing, belongs in ``ADDED`` (or among the bookkeeping keys)."""
+    committed = Run(ROOT / "results" / "omniglot" / "sweep" / "algo=sparse_maml,seed=0")
+    today = tmp_path / "today"
+    (today / ".hydra").mkdir(parents=True)
+    config = compose_config(["experiment=omniglot/sweep", "algo=sparse_maml", "seed=0"])
+    OmegaConf.save(config, today / ".hydra" / "config.yaml")  # as Hydra writes it, unresolved
+    (today / "results.json").write_text(json.dumps({"accuracy": 0.9, "algorithm": "sparse_maml"}))
+    then, now = configuration(committed), configuration(Run(today))
+    differ = {k: (then.get(k, "<absent>"), now.get(k, "<absent>")) for k in then.keys() | now.keys()}
+    assert {k: v for k, v in differ.items() if v[0] != v[1]} == {}
