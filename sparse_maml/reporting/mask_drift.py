@@ -100,19 +100,33 @@ def mask_drift(run: Path, param: str) -> Drift:
     return drift_from_checkpoint(run, param)
 
 
+def has_mask(run: Path) -> bool:
+    """Whether ``run`` trained a mask: its ``results.json`` reports a sparsity (empty for MAML, ANIL, ...)."""
+    return bool(json.loads((run / "results.json").read_text()).get("sparsity"))
+
+
 def main(argv: list[str] | None = None) -> str:
     prog = "python -m sparse_maml.reporting.mask_drift"
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="finished run folders (checkpoints or masks.json)")
     parser.add_argument("--param", default="head.bias", help="the backbone parameter whose mask to read")
     args = parser.parse_args(argv)
-    drifts = [mask_drift(r, args.param) for r in args.runs]
+    masked = [r for r in args.runs if has_mask(r)]  # a multirun folder's glob also finds MAML's and ANIL's runs
+    if not masked:
+        parser.error(f"none of these runs has a mask (sparse-MAML's have): {', '.join(map(str, args.runs))}")
+    try:
+        drifts = [mask_drift(r, args.param) for r in masked]
+    except (KeyError, FileNotFoundError) as e:
+        parser.error(e.args[0] if isinstance(e, KeyError) else str(e))
     head = ["run", "initial m", "final m", "rose (towards update)", "mean change", "frozen"]
     moved = torch.cat([d.final - d.initial for d in drifts])
     text = table(head, [d.row() for d in drifts]) + (
         f"\n\n{args.param}: {sum(d.towards_update for d in drifts)} of {moved.numel()} entries rose, "
         f"by {moved.mean():+.3f} on average (min {moved.min():+.3f}, max {moved.max():+.3f})"
     )
+    left_out = [str(r) for r in args.runs if r not in masked]
+    if left_out:
+        text += "\n\nwithout a mask, left out: " + ", ".join(left_out)
     print(text)
     return text
 

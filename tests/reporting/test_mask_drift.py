@@ -63,6 +63,21 @@ def test_masks_json_gives_the_checkpoints_entries_without_it(run, tmp_path):
         mask_drift(copy, "head.bias")
 
 
+def test_command_leaves_out_runs_without_a_mask_and_names_what_is_wrong(run, tmp_path, capsys):
+    unmasked = tmp_path / "anil"  # what a multirun folder's glob also finds
+    unmasked.mkdir()
+    (unmasked / "results.json").write_text(json.dumps({"accuracy": 0.9, "algorithm": "anil", "sparsity": {}}))
+    text = main([str(run), str(unmasked)])
+    assert text.startswith(main([str(run)])) and text.endswith(f"without a mask, left out: {unmasked}")
+    for argv, message in [
+        ([str(unmasked)], "none of these runs has a mask"),
+        ([str(run), "--param", "head.gain"], "no mask for 'head.gain'"),
+    ]:
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_a_resumed_run_keeps_its_true_start(tmp_path):
     # Stopped after one epoch and resumed to three: masks.json's start is the uninterrupted run's, not the masks
     # the resumed process began from.
