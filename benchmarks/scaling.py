@@ -4,7 +4,7 @@
     python -m benchmarks.scaling --ranks 1 2 4     # more ranks, on a machine with the cores for them
     python -m benchmarks.scaling --quick           # the embedded data, tiny sizes: a smoke test (also run by pytest)
 
-Ranks: each configuration is a fresh gloo process group on 127.0.0.1, one thread a rank, timed after start-up (data
+Ranks: each configuration is a fresh gloo process group on this machine, one thread a rank, timed after start-up (data
 decoded, model built, one warm-up meta-iteration). A meta-iteration is what a rank does under
 ``trainer=ddp trainer.accelerator=cpu``: the meta-gradient of its share of the meta-batch, the all-reduce that
 averages it (DDP's: one bucket) and both Adam steps; the meta-batches are drawn before timing. Validation is each
@@ -23,7 +23,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -60,12 +59,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _setup(overrides: list[str], val_episodes: int):
     from sparse_maml.run import build_datamodule, build_module
 
@@ -90,9 +83,11 @@ def _timed(fn) -> tuple[float, float]:
     return time.perf_counter() - start, cpu
 
 
-def _rank_main(rank: int, world: int, port: int, args: argparse.Namespace, out: str) -> None:
+def _rank_main(rank: int, world: int, store: str, args: argparse.Namespace, out: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    # A file store, not tcp://: with a TCP store rank 0 also serves it, and a rank then aborted at interpreter exit
+    # once in 10-20 runs ("terminate called without an active exception", after its record was written).
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     cfg, dm, module = _setup(args.overrides, args.val_episodes)
     tasks = int(cfg.data.meta_batch_size)
     share = slice(rank * tasks // world, (rank + 1) * tasks // world)
@@ -141,13 +136,14 @@ def _rank_main(rank: int, world: int, port: int, args: argparse.Namespace, out: 
             "load": os.getloadavg()[0],
         }
         Path(out).write_text(json.dumps(record))
+    dist.barrier()  # no rank tears the group down while another still uses it
     dist.destroy_process_group()
 
 
 def time_ranks(world: int, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "record.json")
-        mp.spawn(_rank_main, args=(world, _free_port(), args, out), nprocs=world, join=True)
+        mp.spawn(_rank_main, args=(world, str(Path(tmp) / "store"), args, out), nprocs=world, join=True)
         return json.loads(Path(out).read_text())
 
 
