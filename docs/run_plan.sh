@@ -7,6 +7,7 @@
 #   bash docs/run_plan.sh                      # the whole plan, entry after entry; run again, it skips and resumes
 #   bash docs/run_plan.sh run omniglot/h2h     # the entries of these presets only
 #   bash docs/run_plan.sh status               # every job of the plan: done, started (has last.ckpt) or to do
+#   bash docs/run_plan.sh entries              # the plan's entries, one a line
 #   JOBS=4 bash docs/run_plan.sh               # at most 4 jobs at a time (default: one per core)
 #
 # Every sweep runs with ckpt_path=auto skip_finished=true: a job whose folder holds results.json and episodes.json
@@ -24,14 +25,15 @@ SWEEP_DIR="$RESULTS/\${task_name}"  # task_name: the preset's name, omniglot/<pr
 # sweeps whose verdicts hinge on small differences; stage 4, fair baselines (ANIL's inner lr and steps chosen on
 # validation; ANIL chose the grid's lowest lr, so one point below it, lr 0.01 at 25 steps, checks the edge) and the
 # head-to-head against them (500 validation episodes), each method at its choice. An entry is a preset and key=value
-# overrides of its sweep.
+# overrides of its sweep; an override of a key the sweep's algo adds names the algo too (Hydra composes the command
+# line alone before it sweeps).
 PLAN=(
   "omniglot/h2h" "omniglot/h2h_methods" "omniglot/h2h_meta_sgd" "omniglot/h2h_mask_lr"
   "omniglot/sweep" "omniglot/sweep_inner_steps" "omniglot/sweep_inner_lr" "omniglot/sweep_init_sparsity"
   "omniglot/sweep_5shot" "omniglot/sweep_width"
   "omniglot/sweep seed=1" "omniglot/sweep_5shot seed=1" "omniglot/sweep_inner_steps seed=1"
   "omniglot/tune_anil" "omniglot/tune_anil algo.inner_lr=0.01 algo.inner_steps=25"
-  "omniglot/tune_meta_sgd" "omniglot/tune_meta_sgd algo.m_init=uniform algo.inner_lr=0.1"
+  "omniglot/tune_meta_sgd" "omniglot/tune_meta_sgd algo=meta_sgd algo.m_init=uniform algo.inner_lr=0.1"
   "omniglot/h2h_tuned" "omniglot/h2h_tuned algo=fomaml algo.inner_lr=0.03"
   "omniglot/h2h_tuned algo=anil algo.inner_lr=0.03 algo.inner_steps=25"
 )
@@ -67,11 +69,12 @@ run() {
 
 case "${1:-run}" in
   run) shift $(($# > 0)); run "$@" ;;
+  entries) shift; entries "$@" ;;
   status)
     shift
     # shellcheck disable=SC2046  # entries are preset names and key=value overrides, split on spaces
     while read -r folder _; do echo "$(state "$folder") | $folder"; done < <(
       "$PY" -m benchmarks.plan jobs --sweep-dir "$SWEEP_DIR" $(entries "$@")
     ) ;;
-  *) echo "usage: bash docs/run_plan.sh [run [PRESET ...]|status [PRESET ...]]" >&2; exit 2 ;;
+  *) echo "usage: bash docs/run_plan.sh [run [PRESET ...]|status [PRESET ...]|entries [PRESET ...]]" >&2; exit 2 ;;
 esac

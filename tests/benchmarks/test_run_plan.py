@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks.plan import jobs
 
-from ..app_helpers import ROOT
+from ..app_helpers import ROOT, compose_config
 
 
 def plan(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> str:
@@ -39,6 +39,14 @@ def test_jobs_follow_the_presets_sweeps():
         "results/omniglot/sweep/algo=sparse_maml,seed=1",
         "results/omniglot/sweep/algo=fomaml,seed=1",
     ]
+
+
+@pytest.mark.parametrize("entry", plan("entries").splitlines())
+def test_every_entry_composes_from_the_command_line_alone(entry):
+    # Hydra's multirun composes the command line before it applies the sweep's params: an override of a key that
+    # only the sweep's algo has fails there (a whole sweep lost at its start) unless the entry names the algo too.
+    preset, *overrides = entry.split()
+    compose_config([f"experiment={preset}", *overrides])
 
 
 def test_status_finds_every_committed_run_done():
