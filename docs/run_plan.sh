@@ -22,10 +22,10 @@ SWEEP_DIR="$RESULTS/\${task_name}"  # task_name: the preset's name, omniglot/<pr
 
 # In order of priority (docs/RESULTS.md, "Run plan"): stage 1 with the head-to-head first (the Table 1 comparison and
 # the layer profile, 3 seeds each), then the core sweeps; stage 2, 5 shots and widths; stage 3, second seeds of the
-# sweeps whose verdicts hinge on small differences; stage 4, fair baselines (ANIL's inner lr and steps chosen on
-# validation; ANIL chose the grid's lowest lr, so one point below it, lr 0.01 at 25 steps, checks the edge) and the
-# head-to-head against them (500 validation episodes), each method at its choice. An entry is a preset and key=value
-# overrides of its sweep; an override of a key the sweep's algo adds names the algo too (Hydra composes the command
+# sweeps whose verdicts hinge on small differences; stage 4, fair baselines (ANIL's inner lr and steps, Meta-SGD's
+# initial step sizes, chosen on validation; ANIL chose the grid's lowest lr, so one point below it, lr 0.01 at 25
+# steps, checks the edge; Meta-SGD chose a constant 0.1) and the head-to-head against them (500 validation
+# episodes), each method at its choice. An entry is a preset and key=value overrides of its sweep; an override of a key the sweep's algo adds names the algo too (Hydra composes the command
 # line alone before it sweeps).
 PLAN=(
   "omniglot/h2h" "omniglot/h2h_methods" "omniglot/h2h_meta_sgd" "omniglot/h2h_mask_lr"
@@ -36,6 +36,7 @@ PLAN=(
   "omniglot/tune_meta_sgd" "omniglot/tune_meta_sgd algo=meta_sgd algo.m_init=uniform algo.inner_lr=0.1"
   "omniglot/h2h_tuned" "omniglot/h2h_tuned algo=fomaml algo.inner_lr=0.03"
   "omniglot/h2h_tuned algo=anil algo.inner_lr=0.03 algo.inner_steps=25"
+  "omniglot/h2h_tuned algo=meta_sgd algo.first_order=false algo.inner_steps=1 algo.m_init=constant algo.inner_lr=0.1"
 )
 
 entries() {  # the plan's entries, or those of the presets named in "$@"
