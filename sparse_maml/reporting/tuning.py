@@ -34,7 +34,9 @@ def candidate(run: Run, keys: list[str]) -> Candidate:
     if not val:
         raise ValueError(f"{run.path}: history.json holds no validation accuracy, so it cannot be chosen on it")
     best = max(val, key=lambda v: v["acc"])  # the first of equals: the checkpoint the run kept and tested
-    setting = ", ".join(f"{k.split('.')[-1]}={run.config[k]}" for k in keys if k in run.config) or "default"
+    # a null option is one this algorithm leaves to its own default (sparse-MAML's first_order beside Meta-SGD's)
+    shown = [k for k in keys if run.config.get(k) is not None]
+    setting = ", ".join(f"{k.split('.')[-1]}={run.config[k]}" for k in shown) or "default"
     return Candidate(run.algorithm, setting, float(best["acc"]), int(best["step"]), float(run.results["accuracy"]))
 
 

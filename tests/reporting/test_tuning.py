@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import yaml
 
 from sparse_maml.reporting.tuning import main
 
@@ -38,6 +39,18 @@ def test_the_choice_is_on_validation_and_the_table_shows_every_setting(tmp_path)
     chosen = [(r[0].strip("| "), r[1], r[3]) for r in rows if "**chosen**" in r[2]]
     assert chosen == [("anil", "inner_steps=25", "400"), ("fomaml", "inner_steps=5", "400")]
     assert (tmp_path / "out" / "choices.md").read_text() == text + "\n"
+
+
+def test_an_option_another_algorithm_leaves_unset_is_not_part_of_its_setting(tmp_path):
+    for i, (algo, first_order) in enumerate([("sparse_maml", None), ("meta_sgd", False), ("meta_sgd", True)]):
+        path = tmp_path / "grid" / str(i)
+        fake_run(path, algo, 1, 0, 0.9, 0.5)
+        with_validation(path, [0.7 + i / 100], 0.9)
+        config = yaml.safe_load((path / ".hydra" / "config.yaml").read_text())
+        config["algo"]["first_order"] = first_order
+        (path / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    rows = [line.split(" | ")[1] for line in main([str(tmp_path / "grid")]).splitlines()[2:]]
+    assert rows == ["first_order=False", "first_order=True", "default"]
 
 
 def test_a_run_without_validation_is_named(tmp_path):
