@@ -36,7 +36,7 @@ PLAN=(
   "omniglot/tune_meta_sgd" "omniglot/tune_meta_sgd algo=meta_sgd algo.m_init=uniform algo.inner_lr=0.1"
   "omniglot/h2h_tuned" "omniglot/h2h_tuned algo=fomaml algo.inner_lr=0.03"
   "omniglot/h2h_tuned algo=anil algo.inner_lr=0.03 algo.inner_steps=25"
-  "omniglot/h2h_tuned algo=meta_sgd algo.first_order=false algo.inner_steps=1 algo.m_init=constant algo.inner_lr=0.1"
+  "omniglot/h2h_tuned algo=meta_sgd algo.first_order=False algo.inner_steps=1 algo.m_init=constant algo.inner_lr=0.1"
 )
 
 entries() {  # the plan's entries, or those of the presets named in "$@"
