@@ -25,8 +25,8 @@ SWEEP_DIR="$RESULTS/\${task_name}"  # task_name: the preset's name, omniglot/<pr
 # sweeps whose verdicts hinge on small differences; stage 4, fair baselines (ANIL's inner lr and steps, Meta-SGD's
 # initial step sizes, chosen on validation; ANIL chose the grid's lowest lr, so one point below it, lr 0.01 at 25
 # steps, checks the edge; Meta-SGD chose a constant 0.1) and the head-to-head against them (500 validation
-# episodes), each method at its choice. An entry is a preset and key=value overrides of its sweep; an override of a key the sweep's algo adds names the algo too (Hydra composes the command
-# line alone before it sweeps).
+# episodes), each method at its choice. An entry is a preset and key=value overrides of its sweep; an override of a
+# key the sweep's algo adds names the algo too (Hydra composes the command line alone before it sweeps).
 PLAN=(
   "omniglot/h2h" "omniglot/h2h_methods" "omniglot/h2h_meta_sgd" "omniglot/h2h_mask_lr"
   "omniglot/sweep" "omniglot/sweep_inner_steps" "omniglot/sweep_inner_lr" "omniglot/sweep_init_sparsity"
