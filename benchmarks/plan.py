@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from sparse_maml.run import build_datamodule, build_module
@@ -37,19 +38,29 @@ COST_KEYS = (
 
 
 def jobs(preset: str, extra: list[str] = (), sweep_dir: str | None = None) -> list[tuple[str, list[str]]]:
-    """(run folder, overrides) of every job of ``experiment=preset``'s sweep; ``extra`` overrides (``key=value``)
-    replace or add sweep values, e.g. ``seed=1`` for a second seed; ``sweep_dir`` replaces ``hydra.sweep.dir``
-    (the run plan's ``results/${task_name}``)."""
+    """(run folder, overrides) of every job of ``experiment=preset``'s sweep; ``extra`` overrides (``key=value``,
+    ``key=a,b`` to sweep) replace or add sweep values, e.g. ``seed=1`` for a second seed; ``sweep_dir`` replaces
+    ``hydra.sweep.dir`` (the run plan's ``results/${task_name}``).
+
+    Every value is parsed and written back as Hydra's basic sweeper writes a job's overrides (``false`` becomes
+    ``False``, ``1e-1`` becomes ``0.1``), so that the folders are those Hydra makes however an entry spells them."""
     hydra = [f"hydra.sweep.dir={sweep_dir}"] if sweep_dir else []
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose("config", overrides=[f"experiment={preset}", *hydra], return_hydra_config=True)
-    params = dict(cfg.hydra.sweeper.params or {}) | dict(o.split("=", 1) for o in extra)
+    lines = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.params or {}).items()] + list(extra)
+    choices: dict[str, list[str]] = {}  # a later override of a key replaces its values in the key's place
+    for override in OverridesParser.create().parse_overrides(lines):
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            values = list(override.sweep_string_iterator())
+        else:
+            values = [override.get_value_element_as_str()]
+        choices[key] = [f"{key}={v}" for v in values]
     root = OmegaConf.to_container(cfg.hydra.sweep, resolve=True)["dir"]
-    out = []
-    for values in itertools.product(*(str(v).split(",") for v in params.values())):
-        overrides = [f"{k}={v}" for k, v in zip(params, values)]
-        out.append((f"{root}/{','.join(sorted(overrides))}", [f"experiment={preset}", *overrides]))
-    return out
+    return [
+        (f"{root}/{','.join(sorted(overrides))}", [f"experiment={preset}", *overrides])
+        for overrides in itertools.product(*choices.values())
+    ]
 
 
 def _config(overrides: list[str]) -> DictConfig:

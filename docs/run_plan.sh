@@ -11,9 +11,9 @@
 #   JOBS=4 bash docs/run_plan.sh               # at most 4 jobs at a time (default: one per core)
 #
 # Every sweep runs with ckpt_path=auto skip_finished=true: a job whose folder holds results.json and episodes.json
-# is not trained again, a started one resumes from its last.ckpt. Each sweep appends "folder, seconds, exit status"
-# to results/omniglot/plan_runs.tsv. PYTHON picks the interpreter (default: python); RESULTS the folder the
-# presets' results go under (default: results, which gives results/omniglot/<preset>).
+# is not trained again, a started one resumes from its last.ckpt. Each sweep appends "folder and overrides, seconds,
+# exit status" to results/omniglot/plan_runs.tsv. PYTHON picks the interpreter (default: python); RESULTS the folder
+# the presets' results go under (default: results, which gives results/omniglot/<preset>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
@@ -25,7 +25,9 @@ SWEEP_DIR="$RESULTS/\${task_name}"  # task_name: the preset's name, omniglot/<pr
 # sweeps whose verdicts hinge on small differences; stage 4, fair baselines (ANIL's inner lr and steps, Meta-SGD's
 # initial step sizes, chosen on validation; ANIL chose the grid's lowest lr, so one point below it, lr 0.01 at 25
 # steps, checks the edge; Meta-SGD chose a constant 0.1) and the head-to-head against them (500 validation
-# episodes), each method at its choice. An entry is a preset and key=value overrides of its sweep; an override of a
+# episodes), each method at its choice; stage 5, seeds 1 and 2 of every sweep arm and of its reference arm, so that
+# a seed-level test decides each sweep verdict (the arms at lr 1.0 first), then the 20-way base with rotated copies
+# as new classes. An entry is a preset and key=value overrides of its sweep (key=a,b sweeps them); an override of a
 # key the sweep's algo adds names the algo too (Hydra composes the command line alone before it sweeps).
 PLAN=(
   "omniglot/h2h" "omniglot/h2h_methods" "omniglot/h2h_meta_sgd" "omniglot/h2h_mask_lr"
@@ -36,7 +38,13 @@ PLAN=(
   "omniglot/tune_meta_sgd" "omniglot/tune_meta_sgd algo=meta_sgd algo.m_init=uniform algo.inner_lr=0.1"
   "omniglot/h2h_tuned" "omniglot/h2h_tuned algo=fomaml algo.inner_lr=0.03"
   "omniglot/h2h_tuned algo=anil algo.inner_lr=0.03 algo.inner_steps=25"
-  "omniglot/h2h_tuned algo=meta_sgd algo.first_order=False algo.inner_steps=1 algo.m_init=constant algo.inner_lr=0.1"
+  "omniglot/h2h_tuned algo=meta_sgd algo.first_order=false algo.inner_steps=1 algo.m_init=constant algo.inner_lr=0.1"
+  "omniglot/sweep seed=2" "omniglot/sweep_inner_lr algo.inner_lr=1.0 seed=1,2"
+  "omniglot/sweep_init_sparsity algo.mask_init_sparsity=0.9 seed=1,2"
+  "omniglot/sweep_inner_lr algo.inner_lr=0.03,0.3 seed=1,2"
+  "omniglot/sweep_init_sparsity algo.mask_init_sparsity=0.25,0.75 seed=1,2" "omniglot/sweep_width seed=1,2"
+  "omniglot/sweep_5shot seed=2" "omniglot/sweep_inner_steps seed=2"
+  "omniglot/sweep_inner_steps algo.inner_steps=5 data.rotations=true seed=0"
 )
 
 entries() {  # the plan's entries, or those of the presets named in "$@"
@@ -63,7 +71,7 @@ run() {
     # shellcheck disable=SC2086  # overrides are key=value words
     "$PY" train.py -m hydra/launcher=parallel "hydra.launcher.n_jobs=${JOBS:--1}" "experiment=$preset" $overrides \
       "hydra.sweep.dir=$SWEEP_DIR" ckpt_path=auto skip_finished=true < /dev/null || status=$?
-    printf '%s\t%s\t%s\n' "$RESULTS/$preset" "$((SECONDS - start))" "$status" >> "$RESULTS/omniglot/plan_runs.tsv"
+    printf '%s\t%s\t%s\n' "$RESULTS/$entry" "$((SECONDS - start))" "$status" >> "$RESULTS/omniglot/plan_runs.tsv"
     echo "$(date '+%F %T') end $entry: $((SECONDS - start)) s, exit status $status"
   done < <(entries "$@")
 }

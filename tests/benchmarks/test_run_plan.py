@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from benchmarks.plan import jobs
 
@@ -41,12 +42,23 @@ def test_jobs_follow_the_presets_sweeps():
     ]
 
 
+def test_jobs_name_folders_as_hydra_writes_the_values():
+    # Hydra's sweeper parses each value and writes it back (false -> False, 1e-1 -> 0.1) before it names a folder; a
+    # folder named from the value as typed would show a finished run as "to do" and let the plan train it again.
+    typed = ["algo=meta_sgd", "algo.first_order=false", "algo.inner_lr=1e-1", "seed=1,2"]
+    assert [folder for folder, _ in jobs("omniglot/h2h_tuned", typed, sweep_dir="r/${task_name}")] == [
+        f"r/omniglot/h2h_tuned/algo.first_order=False,algo.inner_lr=0.1,algo=meta_sgd,seed={s}" for s in (1, 2)
+    ]
+
+
 @pytest.mark.parametrize("entry", plan("entries").splitlines())
 def test_every_entry_composes_from_the_command_line_alone(entry):
     # Hydra's multirun composes the command line before it applies the sweep's params: an override of a key that
     # only the sweep's algo has fails there (a whole sweep lost at its start) unless the entry names the algo too.
+    # The entry's own sweeps (key=a,b) are left to the sweeper there too.
     preset, *overrides = entry.split()
-    compose_config([f"experiment={preset}", *overrides])
+    fixed = [o.input_line for o in OverridesParser.create().parse_overrides(overrides) if not o.is_sweep_override()]
+    compose_config([f"experiment={preset}", *fixed])
 
 
 def test_status_finds_every_committed_run_done():
@@ -74,11 +86,18 @@ def test_run_is_one_parallel_sweep_per_entry(tmp_path):
         "omniglot/h2h",
         "omniglot/sweep",
         "omniglot/sweep seed=1",
+        "omniglot/sweep seed=2",
     ]
     for call in calls:
         assert call.startswith("train.py -m hydra/launcher=parallel hydra.launcher.n_jobs=3 ")
         assert call.endswith(" hydra.sweep.dir=results/${task_name} ckpt_path=auto skip_finished=true")
-    assert len((tmp_path / "results" / "omniglot" / "plan_runs.tsv").read_text().splitlines()) == 3
+    rows = (tmp_path / "results" / "omniglot" / "plan_runs.tsv").read_text().splitlines()
+    assert [row.split("\t")[0] for row in rows] == [
+        "results/omniglot/h2h",
+        "results/omniglot/sweep",
+        "results/omniglot/sweep seed=1",
+        "results/omniglot/sweep seed=2",
+    ]
 
 
 @pytest.mark.slow
