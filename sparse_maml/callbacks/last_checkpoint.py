@@ -13,6 +13,11 @@ from pytorch_lightning.callbacks import Checkpoint
 
 from ..preemption import STOP_SIGNALS, Preempted, StopSignals
 
+#: ``Trainer.save_checkpoint``'s ``weights_only`` for last.ckpt, a save option: not weights only, but the whole training
+#: state (optimisers, loops, callbacks) that resume needs, said outright because Lightning logs a defaulted one. It
+#: opens nothing: every read of a checkpoint is ``checkpoint_io.load_checkpoint``, ``torch.load(weights_only=True)``.
+SAVE_WEIGHTS_ONLY = False
+
 
 class LastCheckpoint(Checkpoint):
     """Writes ``<dirpath>/<filename>`` every ``every_n_train_steps`` meta-iterations and at the end of every training
@@ -81,9 +86,8 @@ class LastCheckpoint(Checkpoint):
     def _save(self, trainer: pl.Trainer) -> None:
         if trainer.sanity_checking or bool(trainer.fast_dev_run):
             return
-        # on every rank (the strategy writes on rank 0 only); the whole training state, optimisers and loops included,
-        # said outright: Lightning logs a defaulted save's weights_only, which reads like an unsafe load
-        trainer.save_checkpoint(self.path, weights_only=False)
+        # on every rank (the strategy writes on rank 0 only)
+        trainer.save_checkpoint(self.path, weights_only=SAVE_WEIGHTS_ONLY)
 
     def _stop(self, trainer: pl.Trainer) -> None:
         signum = self.signals.received or signal.SIGTERM  # a rank that was not signalled stops with the others
