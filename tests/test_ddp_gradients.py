@@ -5,7 +5,6 @@ as the mean over all four tasks except for float rounding: the test checks both 
 and for the mask logits m, on the first meta-iteration (before any difference can compound).
 """
 
-
 import torch
 
 from sparse_maml.run import build_datamodule, build_module, train

@@ -1,6 +1,5 @@
 """train.py and evaluate.py print bad input as its message alone; HYDRA_FULL_ERROR=1 keeps the trace."""
 
-
 import pytest
 
 from sparse_maml.checks import CheckpointNotFoundError, ConfigError
