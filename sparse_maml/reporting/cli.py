@@ -5,7 +5,8 @@ configuration key that differs between the groups (for example ``algo.inner_step
 ``model.hidden``, ``algo.mask_init_sparsity``) gets a figure of final update sparsity and test accuracy against it,
 per algorithm (the paper's Figures 1-3), the sparse runs get their per-layer sparsity curves over training
 (Figure 1, centre), and every run with adaptation logged its relative inner-loop change per layer
-(``adaptation_by_layer.png``). ``summary.md`` holds the tables.
+(``adaptation_by_layer.png``). ``validation_curves.png`` draws each configuration's validation accuracy over
+training, where over-fitting shows as a peak. ``summary.md`` holds the tables.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .plots import plot_adaptation_by_layer, plot_final_layers, plot_layer_curves, plot_network_curves, plot_versus
+from .plots import (
+    plot_adaptation_by_layer,
+    plot_final_layers,
+    plot_layer_curves,
+    plot_network_curves,
+    plot_validation_curves,
+    plot_versus,
+)
 from .runs import find_runs, varying_keys
 from .tables import adaptation_table, layer_table, summary_table
 
@@ -41,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     written = [plot_versus(runs, k, args.out) for k in keys]
     written += plot_layer_curves(runs, keys, args.out)
-    extra = (plot_network_curves, plot_final_layers, plot_adaptation_by_layer)
+    extra = (plot_network_curves, plot_final_layers, plot_adaptation_by_layer, plot_validation_curves)
     written += [p for p in (plot(runs, keys, args.out) for plot in extra) if p]
     table = summary_table(runs, keys)
     layers = layer_table(runs, keys)

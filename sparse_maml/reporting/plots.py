@@ -14,7 +14,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .runs import Run, adaptation_groups, curve_groups, final_sparsity, masked_groups, mean_std, sortable  # noqa: E402
+from .runs import (  # noqa: E402
+    Run,
+    adaptation_groups,
+    curve_groups,
+    final_sparsity,
+    masked_groups,
+    mean_std,
+    sortable,
+    validation_groups,
+)
 
 
 def _save(fig: plt.Figure, path: Path, dpi: int = 100) -> Path:
@@ -181,6 +190,23 @@ def plot_network_curves(runs: list[Run], keys: list[str], out: Path) -> Path | N
     ax.set(xlabel="meta-training step", ylabel="network update sparsity (%)", title="network update sparsity")
     ax.legend(fontsize=7)
     return _save(fig, out / "network_sparsity_curves.png")
+
+
+def plot_validation_curves(runs: list[Run], keys: list[str], out: Path) -> Path | None:
+    """Validation accuracy over training, one line per configuration of every algorithm, mean ± std over seeds:
+    where it peaks and whether it falls after (over-fitting the training classes)."""
+    groups = validation_groups(runs, keys)
+    if not groups:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for label, members in groups.items():
+        length = min(len(r.history["val"]) for r in members)
+        steps = [rec["step"] for rec in members[0].history["val"][:length]]
+        curves = [[100 * rec["acc"] for rec in r.history["val"][:length]] for r in members]
+        _band(ax, steps, curves, marker=".", label=f"{label} (n={len(members)})")
+    ax.set(xlabel="meta-training step", ylabel="validation accuracy (%)", title="validation accuracy")
+    ax.legend(fontsize=7)
+    return _save(fig, out / "validation_curves.png")
 
 
 def plot_final_layers(runs: list[Run], keys: list[str], out: Path) -> Path | None:

@@ -144,6 +144,11 @@ def adaptation_groups(runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:
     return _groups(runs, keys, lambda r: r.history.get("adaptation"))
 
 
+def validation_groups(runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:
+    """The runs with validation accuracy logged over training (history.json), grouped as ``masked_groups``."""
+    return _groups(runs, keys, lambda r: r.history.get("val"))
+
+
 def curve_groups(runs: list[Run], keys: list[str]) -> dict[str, list[Run]]:
     """``masked_groups`` restricted to the runs with sparsity logged over training (history.json)."""
     groups = {k: [r for r in v if r.history.get("sparsity")] for k, v in masked_groups(runs, keys).items()}

@@ -45,3 +45,26 @@ def test_adaptation_drawn_per_layer(tmp_path, sweep, monkeypatch):
         run.history["adaptation"] = history["adaptation"]
     path = plots.plot_adaptation_by_layer(runs, ["algo.inner_steps"], tmp_path)
     assert path == tmp_path / "adaptation_by_layer.png" and path.stat().st_size > 10_000
+
+
+def test_validation_curves_per_configuration_mean_over_seeds(tmp_path, sweep, monkeypatch):
+    from sparse_maml.reporting import plots
+
+    runs = find_runs([sweep])
+    assert plots.plot_validation_curves(runs, ["algo.inner_steps"], tmp_path) is None  # no validation logged
+    for run in runs:  # seed 1 one point above seed 0; the sparse runs peak at step 20, the others keep rising
+        peak = run.algorithm == "sparse_maml"
+        accs = (0.5, 0.7, 0.6) if peak else (0.5, 0.6, 0.7)
+        run.history["val"] = [{"step": 10 * (i + 1), "acc": a + run.seed / 100} for i, a in enumerate(accs)]
+    run = next(r for r in runs if r.algorithm == "fomaml")
+    run.history["val"] = run.history["val"][:2]  # a run stopped early: its group is cut to its length
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path, dpi=100: figures.append(fig) or path)
+    path = plots.plot_validation_curves(runs, ["algo.inner_steps"], tmp_path)
+    assert path == tmp_path / "validation_curves.png"
+    lines = {line.get_label(): list(line.get_ydata()) for line in figures[0].axes[0].get_lines()}
+    short = f"fomaml, inner_steps={run.config['algo.inner_steps']} (n=2)"
+    full = "fomaml, inner_steps=" + str(30 - run.config["algo.inner_steps"]) + " (n=2)"
+    assert lines[short] == pytest.approx([50.5, 60.5]) and lines[full] == pytest.approx([50.5, 60.5, 70.5])
+    assert lines["sparse_maml, inner_steps=5 (n=2)"] == pytest.approx([50.5, 70.5, 60.5])
+    assert len(lines) == 4
