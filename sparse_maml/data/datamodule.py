@@ -15,7 +15,7 @@ from . import augment as aug
 from .loaders import FixedBatches, MetaBatch, StreamBatches, StreamStarts, TrainLoader
 from .registry import download_split, get_format, load_split, plain
 from .sampler import Episode, EpisodeSampler, episode_seed
-from .store import ImageStore, warn_shared_classes
+from .store import ImageStore, rotated_classes, warn_shared_classes
 
 
 class EpisodicDataModule(pl.LightningDataModule):
@@ -40,6 +40,9 @@ class EpisodicDataModule(pl.LightningDataModule):
         augment: random crop (crop_padding), horizontal flip (hflip) and colour jitter (color_jitter) in training.
         mean, std: normalisation constants per channel on the [0, 1] scale (None: computed from the train split).
         within_group: all classes of a training episode from one group (e.g. Omniglot alphabet).
+        train_rotations: each training class also at 90, 180 and 270 degrees, as classes of their own (four times
+            the training classes, against over-fitting them); validation and test stay as they are, so their
+            episodes are those of a run without it. Square images only.
         cache_dir, download, url: see `load_split`; `prepare_data` downloads.
         num_workers: dataloader workers (0 is right: the data is in memory and gathering is one index op).
         **format_options: passed to the format loader (e.g. Omniglot's `splits`, `rotations`).
@@ -76,6 +79,7 @@ class EpisodicDataModule(pl.LightningDataModule):
         mean: float | Sequence[float] | None = None,
         std: float | Sequence[float] | None = None,
         within_group: bool = False,
+        train_rotations: bool = False,
         cache_dir: str | None = None,
         download: bool = False,
         url: str | None = None,
@@ -91,6 +95,7 @@ class EpisodicDataModule(pl.LightningDataModule):
         self.meta_batch_size, self.train_batches_per_epoch = meta_batch_size, train_batches_per_epoch
         self.num_tasks = {"val": num_val_tasks, "test": num_test_tasks}
         self.eval_batch_size, self.seed, self.within_group = eval_batch_size, seed, within_group
+        self.train_rotations = train_rotations
         self.eval_seed = seed if eval_seed is None else eval_seed
         self.augment, self.crop_padding, self.hflip, self.color_jitter = augment, crop_padding, hflip, color_jitter
         self.cache_dir, self.download, self.url, self.num_workers = cache_dir, download, url, num_workers
@@ -113,9 +118,10 @@ class EpisodicDataModule(pl.LightningDataModule):
     def store(self, stage: str) -> ImageStore:
         """The ImageStore of "train", "val" or "test" (loaded on first use)."""
         if stage not in self._stores:
-            self._stores[stage] = load_split(
+            store = load_split(
                 self.dataset, self.root, self.splits[stage], cache_dir=self.cache_dir, **self.format_options
             )
+            self._stores[stage] = rotated_classes(store) if stage == "train" and self.train_rotations else store
         return self._stores[stage]
 
     def sampler(self, stage: str) -> EpisodeSampler:

@@ -173,6 +173,23 @@ def split_digest(images: torch.Tensor, labels: torch.Tensor, chunk: int = 4096) 
     return h.hexdigest()
 
 
+def rotated_classes(store: ImageStore) -> ImageStore:
+    """Each class at 0, 90, 180 and 270 degrees as four classes of their own: class c at rotation r -> class
+    4c + r, named "<c>", "<c>/rot90", "<c>/rot180", "<c>/rot270", in the same group. Four times the classes from
+    the same images: Santoro et al. (2016) and Finn et al. (2017) train on Omniglot this way. Square images only."""
+    height, width = store.image_shape[1:]
+    if height != width:
+        raise DatasetError(
+            f"{store.name!r}: class rotations need square images, got {height}x{width}; set data.image_size "
+            "to one number, or leave the rotations off"
+        )
+    images = torch.cat([torch.rot90(store.images, r, dims=(2, 3)) for r in range(4)])
+    labels = torch.cat([store.labels * 4 + r for r in range(4)])
+    names = [c if r == 0 else f"{c}/rot{90 * r}" for c in store.class_names for r in range(4)]
+    groups = None if store.class_groups is None else [g for g in store.class_groups for _ in range(4)]
+    return ImageStore(images, labels, names, groups, store.name)
+
+
 def warn_shared_classes(train: ImageStore, train_split: str, others: dict[str, tuple[str, ImageStore]]) -> None:
     """Warn about classes of the train split that are also in another ({stage: (split name, store)}): few-shot
     results on them would be optimistic. A stage that reads the train split itself is not compared."""

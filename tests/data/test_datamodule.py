@@ -168,3 +168,14 @@ def test_split_digests_and_input_shape(tmp_path):
     changed = {**dm.state_dict(), "split_digests": {**digests, "train": "0" * 64}}
     with pytest.warns(UserWarning, match=r"the train split\(s\) of 'omniglot' differ from those the checkpoint"):
         dm.load_state_dict(changed)
+
+
+def test_train_rotations_add_training_classes_and_keep_the_evaluation_episodes():
+    plain, rotated = (EpisodicDataModule(**SMALL, train_rotations=r) for r in (False, True))
+    assert rotated.store("train").num_classes == 4 * plain.store("train").num_classes == 32
+    for stage in ("val", "test"):  # the same classes, so the same fixed episodes: runs with and without pair up
+        assert rotated.store(stage).num_classes == plain.store(stage).num_classes
+        for x, y in zip(plain.episodes(stage), rotated.episodes(stage), strict=True):
+            assert all(torch.equal(u, v) for u, v in zip(x, y, strict=True))
+    xs = next(iter(rotated.train_dataloader()))[0]
+    assert xs.shape == (2, 5, 1, 28, 28)

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from sparse_maml.data import DatasetError, ImageStore
+from sparse_maml.data.store import rotated_classes
 
 
 def make_store(n_classes=4, per_class=3, groups=None):
@@ -64,3 +65,22 @@ def test_digest_covers_every_image_and_label():
     reshaped = ImageStore(s.images.reshape(12, 2, 1, 2), s.labels, s.class_names)  # same bytes, another shape
     assert reshaped.digest != d
     assert ImageStore.from_dict(s.to_dict()).digest == d
+
+
+def test_rotated_classes_are_new_classes_of_the_same_images():
+    images = torch.arange(2 * 9, dtype=torch.uint8).view(2, 1, 3, 3)
+    store = ImageStore(images, torch.tensor([1, 0]), ["a", "b"], ["g", "h"], "toy/train")
+    rot = rotated_classes(store)
+    assert rot.num_classes == 8 and len(rot) == 8 and rot.name == "toy/train"
+    assert rot.class_names == ["a", "a/rot90", "a/rot180", "a/rot270", "b", "b/rot90", "b/rot180", "b/rot270"]
+    assert rot.class_groups == ["g"] * 4 + ["h"] * 4
+    for r in range(4):  # class 4c + r holds class c's image turned r quarter-turns (counter-clockwise)
+        (only,) = rot.images[rot.labels == 4 * 1 + r]
+        assert torch.equal(only[0], torch.rot90(images[0, 0], r))
+    assert torch.equal(rot.images[rot.labels == 4 * 1 + 1][0, 0], torch.tensor([[2, 5, 8], [1, 4, 7], [0, 3, 6]]))
+
+
+def test_rotated_classes_need_square_images():
+    store = ImageStore(torch.zeros(2, 1, 2, 3, dtype=torch.uint8), torch.tensor([0, 1]), ["a", "b"], name="toy")
+    with pytest.raises(DatasetError, match=r"'toy'.*square images, got 2x3.*data.image_size"):
+        rotated_classes(store)

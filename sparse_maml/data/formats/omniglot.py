@@ -25,8 +25,10 @@ Split specs. A split is either a name looked up in the `splits` mapping or a spe
 Note that Greek and Latin are in both small1 and small2 (the same files), which is why "minimal" leaves them out
 of val and test; keep splits alphabet-disjoint when writing your own.
 
-`rotations=True` adds the usual 90-degree class augmentation: each character at 0, 90, 180 and 270 degrees is a
-class of its own ("<alphabet>/<character>/rot90", ...), in the same alphabet.
+`rotations=True` adds the usual 90-degree class augmentation to the split: each character at 0, 90, 180 and 270
+degrees is a class of its own ("<alphabet>/<character>/rot90", ...), in the same alphabet. As a format option it
+rotates every split a run reads (as Finn et al.'s and the paper's authors' loaders do, so their validation and test
+tasks hold rotated characters too); the datamodule's ``train_rotations`` rotates the training split alone.
 
 `download=True` (through load_split) fetches missing archives from the dataset's public repository, verifying the
 SHA-256 digests known for the minimal archives (and torchvision's MD5 pins for background/evaluation); pass
@@ -46,7 +48,7 @@ from ..download import download_and_extract
 from ..errors import DatasetError
 from ..images import as_size, decode_images
 from ..registry import register_format
-from ..store import ImageStore
+from ..store import ImageStore, rotated_classes
 
 URL = "https://github.com/brendenlake/omniglot/raw/master/python"
 ARCHIVES = ("background", "evaluation", "background_small1", "background_small2")
@@ -176,15 +178,6 @@ def _load_part(root: Path, archive: str, selector: str | None, size: tuple[int, 
     return ImageStore(images, torch.tensor(labels), class_names, groups)
 
 
-def _rotate(store: ImageStore) -> ImageStore:
-    """Each class at 0/90/180/270 degrees as four classes: class c, rotation r -> class 4c + r."""
-    images = torch.cat([torch.rot90(store.images, r, dims=(2, 3)) for r in range(4)])
-    labels = torch.cat([store.labels * 4 + r for r in range(4)])
-    names = [f"{c}/rot{90 * r}" for c in store.class_names for r in range(4)]
-    groups = None if store.class_groups is None else [g for g in store.class_groups for _ in range(4)]
-    return ImageStore(images, labels, names, groups, store.name)
-
-
 def sources(root: Path, split: str, splits: str | Mapping[str, str] = "standard", **_: object) -> list[Path]:
     """Archive files (or every image of extracted folders) behind a split, for cache invalidation."""
     out: list[Path] = []
@@ -232,4 +225,4 @@ def load_omniglot(
     """Load an Omniglot split (see the module docstring for split specs); images uint8 [N, 1, S, S]."""
     size = as_size(image_size)
     store = ImageStore.concat([_load_part(root, a, s, size) for a, s in resolve_split(split, splits)])
-    return _rotate(store) if rotations else store
+    return rotated_classes(store) if rotations else store

@@ -34,7 +34,7 @@ def test_rotations(tmp_path):
     plain = load_split("omniglot", tmp_path, "background", use_cache=False)
     rot = load_split("omniglot", tmp_path, "background", rotations=True, use_cache=False)
     assert rot.num_classes == 8 and len(rot) == 16 and rot.class_groups == ["Alpha"] * 8
-    assert rot.class_names[:4] == [f"Alpha/character01/rot{d}" for d in (0, 90, 180, 270)]
+    assert rot.class_names[:4] == ["Alpha/character01"] + [f"Alpha/character01/rot{d}" for d in (90, 180, 270)]
     first = rot.images[rot.labels == 1][0]  # character01 at 90 degrees
     assert torch.equal(first, torch.rot90(plain.images[0], 1, dims=(1, 2)))
 
