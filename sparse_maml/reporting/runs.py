@@ -35,8 +35,8 @@ IGNORED = (
 
 
 #: Keys added to the configuration since runs were first committed, with the value every run written before them ran
-#: with (conf/trainer/_base.yaml), so that a run of today and an equal one of then compare as one configuration.
-ADDED = {"trainer.overfit_batches": 0.0}
+#: with (conf/<group>/_base.yaml), so that a run of today and an equal one of then compare as one configuration.
+ADDED = {"trainer.overfit_batches": 0.0, "data.train_rotations": False}
 #: Optimiser keys that older runs hold as a name ("adam"), today's as a spec (``optimizers.NAMED``).
 OPTIMIZER_KEYS = ("algo.outer_optimizer", "algo.mask_optimizer")
 
