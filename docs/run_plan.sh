@@ -27,7 +27,8 @@ SWEEP_DIR="$RESULTS/\${task_name}"  # task_name: the preset's name, omniglot/<pr
 # steps, checks the edge; Meta-SGD chose a constant 0.1) and the head-to-head against them (500 validation
 # episodes), each method at its choice; stage 5, seeds 1 and 2 of every sweep arm and of its reference arm, so that
 # a seed-level test decides each sweep verdict (the arms at lr 1.0 first), then the 20-way base with rotated copies
-# of its training classes as new classes (validation and test unchanged, so the runs pair with the base's). An entry is a preset and key=value overrides of its sweep (key=a,b sweeps them); an override of a
+# of its training classes as new classes (validation and test unchanged, so the runs pair with the base's), and, as
+# they removed its early validation peak, the 20-way K sweep with them. An entry is a preset and key=value overrides of its sweep (key=a,b sweeps them); an override of a
 # key the sweep's algo adds names the algo too (Hydra composes the command line alone before it sweeps).
 PLAN=(
   "omniglot/h2h" "omniglot/h2h_methods" "omniglot/h2h_meta_sgd" "omniglot/h2h_mask_lr"
@@ -45,6 +46,7 @@ PLAN=(
   "omniglot/sweep_init_sparsity algo.mask_init_sparsity=0.25,0.75 seed=1,2" "omniglot/sweep_width seed=1,2"
   "omniglot/sweep_5shot seed=2" "omniglot/sweep_inner_steps seed=2"
   "omniglot/sweep_inner_steps algo.inner_steps=5 data.train_rotations=true seed=0"
+  "omniglot/sweep_inner_steps data.train_rotations=true seed=0,1,2"
 )
 
 entries() {  # the plan's entries, or those of the presets named in "$@"
