@@ -46,7 +46,8 @@ PLAN=(
   "omniglot/sweep_init_sparsity algo.mask_init_sparsity=0.25,0.75 seed=1,2" "omniglot/sweep_width seed=1,2"
   "omniglot/sweep_5shot seed=2" "omniglot/sweep_inner_steps seed=2"
   "omniglot/sweep_inner_steps algo.inner_steps=5 data.train_rotations=true seed=0"
-  "omniglot/sweep_inner_steps data.train_rotations=true seed=0,1,2"
+  "omniglot/sweep_inner_steps algo.inner_steps=25 data.train_rotations=true seed=0"
+  "omniglot/sweep_inner_steps data.train_rotations=true seed=1,2"
 )
 
 entries() {  # the plan's entries, or those of the presets named in "$@"
