@@ -46,7 +46,7 @@ class Learner:
 
     def adapt(self, xs: Tensor, ys: Tensor, steps: int | None = None) -> dict[str, Tensor]:
         """Adapted parameters for the support set xs [N*K, C, H, W], ys [N*K] (labels 0..N-1)."""
-        problems = self._image_problems("xs", xs) + self._label_problems(xs, ys)
+        problems = self._image_problems("xs", xs) + self._label_problems(xs, ys) + self._steps_problems(steps)
         if problems:
             raise LearnerInputError("Learner.adapt: " + "; ".join(problems))
         steps = self.module.inner_steps_test if steps is None else steps
@@ -65,6 +65,14 @@ class Learner:
         return self.algo.update_sparsity()
 
     # ---- input checks: what the checkpoint was trained on ---------------------------------------------------------
+    def _steps_problems(self, steps: Any) -> list[str]:
+        if steps is None or (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0):
+            return []
+        return [
+            f"steps is {steps!r}; this checkpoint expects a whole number of inner steps >= 0 "
+            f"(None: its own {self.module.inner_steps_test})"
+        ]
+
     def _image_problems(self, name: str, x: Any) -> list[str]:
         c, h, w = self.image_shape
         expected = f"[B, {c}, {h}, {w}] images, uint8 in [0, 255] or float in [0, 1]"

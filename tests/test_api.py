@@ -58,3 +58,12 @@ def test_predict_rejects_what_does_not_fit(learner):
         learner.predict(fast, torch.zeros(4, 3, 16, 16))
     with pytest.raises(LearnerInputError, match=r"xq is a ndarray; this checkpoint expects a tensor of \[B, 1, 16"):
         learner.predict(fast, torch.zeros(4, 1, 16, 16).numpy())
+
+
+@pytest.mark.parametrize("steps", [1.5, -1, True, "5"])
+def test_adapt_rejects_steps_that_are_not_a_count(learner, steps):
+    xs, ys = support()
+    message = rf"^Learner.adapt: steps is {steps!r}; this checkpoint expects a whole number of inner steps >= 0"
+    with pytest.raises(LearnerInputError, match=message):
+        learner.adapt(xs, ys, steps=steps)
+    assert learner.adapt(xs, ys, steps=0).keys() == learner.adapt(xs, ys, steps=2).keys()
