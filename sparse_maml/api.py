@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,11 @@ class Learner:
 
     # ---- input checks: what the checkpoint was trained on ---------------------------------------------------------
     def _steps_problems(self, steps: Any) -> list[str]:
-        if steps is None or (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0):
+        try:  # any integer type (int, numpy, 0-d torch: __index__), but not a bool
+            count = None if isinstance(steps, bool) else operator.index(steps)
+        except TypeError:
+            count = None
+        if steps is None or (count is not None and count >= 0):
             return []
         return [
             f"steps is {steps!r}; this checkpoint expects a whole number of inner steps >= 0 "

@@ -1,5 +1,6 @@
 """Learner: inputs that do not fit the checkpoint get one error naming what it expects."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -67,3 +68,4 @@ def test_adapt_rejects_steps_that_are_not_a_count(learner, steps):
     with pytest.raises(LearnerInputError, match=message):
         learner.adapt(xs, ys, steps=steps)
     assert learner.adapt(xs, ys, steps=0).keys() == learner.adapt(xs, ys, steps=2).keys()
+    assert learner.adapt(xs, ys, steps=np.int64(2)).keys() == learner.adapt(xs, ys, steps=2).keys()
