@@ -20,16 +20,17 @@ PY=${PYTHON:-python}
 RESULTS=${RESULTS:-results}
 SWEEP_DIR="$RESULTS/\${task_name}"  # task_name: the preset's name, omniglot/<preset>
 
-# In order of priority (docs/RESULTS.md, "Run plan"): stage 1 with the head-to-head first (the Table 1 comparison and
-# the layer profile, 3 seeds each), then the core sweeps; stage 2, 5 shots and widths; stage 3, second seeds of the
-# sweeps whose verdicts hinge on small differences; stage 4, fair baselines (ANIL's inner lr and steps, Meta-SGD's
-# initial step sizes, chosen on validation; ANIL chose the grid's lowest lr, so one point below it, lr 0.01 at 25
-# steps, checks the edge; Meta-SGD chose a constant 0.1) and the head-to-head against them (500 validation
-# episodes), each method at its choice; stage 5, seeds 1 and 2 of every sweep arm and of its reference arm, so that
-# a seed-level test decides each sweep verdict (the arms at lr 1.0 first), then the 20-way base with rotated copies
-# of its training classes as new classes (validation and test unchanged, so the runs pair with the base's), and, as
-# they removed its early validation peak, the 20-way K sweep with them. An entry is a preset and key=value overrides of its sweep (key=a,b sweeps them); an override of a
-# key the sweep's algo adds names the algo too (Hydra composes the command line alone before it sweeps).
+# In order of priority (docs/RESULTS.md, "Run plan"): stage 1 with the head-to-head first (the Table 1 comparison
+# and the layer profile, 3 seeds each), then the core sweeps; stage 2, 5 shots and widths; stage 3, second seeds of
+# the sweeps whose verdicts hinge on small differences; stage 4, fair baselines (ANIL's inner lr and steps,
+# Meta-SGD's initial step sizes, chosen on validation; ANIL chose the grid's lowest lr, so one point below it, lr
+# 0.01 at 25 steps, checks the edge; Meta-SGD chose a constant 0.1) and the head-to-head against them (500
+# validation episodes), each method at its choice; stage 5, seeds 1 and 2 of every sweep arm and of its reference
+# arm, so that a seed-level test decides each sweep verdict (the arms at lr 1.0 first), then the 20-way base with
+# rotated copies of its training classes as new classes (validation and test unchanged, so the runs pair with the
+# base's), and, as they removed its early validation peak, the 20-way K sweep with them. An entry is a preset and
+# key=value overrides of its sweep (key=a,b sweeps them); an override of a key the sweep's algo adds names the algo
+# too (Hydra composes the command line alone before it sweeps).
 PLAN=(
   "omniglot/h2h" "omniglot/h2h_methods" "omniglot/h2h_meta_sgd" "omniglot/h2h_mask_lr"
   "omniglot/sweep" "omniglot/sweep_inner_steps" "omniglot/sweep_inner_lr" "omniglot/sweep_init_sparsity"
