@@ -150,12 +150,17 @@ def _band(ax: plt.Axes, steps: list[int], curves: list[list[float]], **style: An
     ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.2)
 
 
+def _series(members: list[Run], key: str, pick: Any) -> tuple[list[int], list[list[float]]]:
+    """Steps and each run's curve (%) of ``pick(record)`` over its history's ``key`` records, cut to the shortest."""
+    length = min(len(r.history[key]) for r in members)
+    steps = [rec["step"] for rec in members[0].history[key][:length]]
+    return steps, [[100 * pick(rec) for rec in r.history[key][:length]] for r in members]
+
+
 def _curves(members: list[Run], layer: str) -> tuple[list[int], list[list[float]]]:
     """Steps and each run's sparsity curve (%) of ``layer`` ("network" for the whole network), cut to the shortest."""
-    length = min(len(r.history["sparsity"]) for r in members)
-    steps = [rec["step"] for rec in members[0].history["sparsity"][:length]]
     pick = (lambda rec: rec["network"]) if layer == "network" else (lambda rec: rec["layers"][layer])
-    return steps, [[100 * pick(rec) for rec in r.history["sparsity"][:length]] for r in members]
+    return _series(members, "sparsity", pick)
 
 
 def plot_layer_curves(runs: list[Run], keys: list[str], out: Path) -> list[Path]:
@@ -200,10 +205,7 @@ def plot_validation_curves(runs: list[Run], keys: list[str], out: Path) -> Path 
         return None
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for label, members in groups.items():
-        length = min(len(r.history["val"]) for r in members)
-        steps = [rec["step"] for rec in members[0].history["val"][:length]]
-        curves = [[100 * rec["acc"] for rec in r.history["val"][:length]] for r in members]
-        _band(ax, steps, curves, marker=".", label=f"{label} (n={len(members)})")
+        _band(ax, *_series(members, "val", lambda rec: rec["acc"]), marker=".", label=f"{label} (n={len(members)})")
     ax.set(xlabel="meta-training step", ylabel="validation accuracy (%)", title="validation accuracy")
     ax.legend(fontsize=7)
     return _save(fig, out / "validation_curves.png")
